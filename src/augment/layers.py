@@ -1,0 +1,223 @@
+"""Augmentation layers that Keras does not ship: series noise/scaling and per-sample apply.
+
+They follow the shape of `keras.layers.GaussianNoise`: validated constructor arguments, a seeded
+`keras.random.SeedGenerator` (same seed, same output), identity outside training, and a
+`get_config` that round-trips, so a saved `.keras` model containing them loads again.
+Only backend-agnostic `keras.ops` / `keras.random` are used.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any
+
+import keras
+from keras import ops
+
+# RandomApply draws its per-sample mask from `seed + _MASK_SEED_OFFSET`, so a RandomApply and the
+# layer it wraps may share one seed without their random streams being identical (correlated).
+_MASK_SEED_OFFSET = 1_000_003
+
+
+def _check_real(name: str, value: Any, low: float, high: float) -> None:
+    """Raise ValueError unless `value` is a real number in [low, high] (bools rejected)."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and low <= value <= high
+    if not ok or not math.isfinite(value):
+        accepted = f"[{low}, {high}]" if math.isfinite(high) else f">= {low}"
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a finite float {accepted}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ValueError(
+            f"Invalid value received for argument `seed`. Expected an integer or None. "
+            f"Received: seed={seed!r}"
+        )
+
+
+def _padding_mask(inputs: Any, dtype: str) -> Any:
+    """1.0 at real time steps, 0.0 at padding (steps whose channels, the last axis, are all 0)."""
+    return ops.cast(ops.any(ops.not_equal(inputs, 0), axis=-1, keepdims=True), dtype)
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class Jitter(keras.layers.Layer):
+    """Add zero-mean Gaussian noise to every value of a series, except at zero padding.
+
+    Series are laid out `(batch, time, channels)`. A time step whose channels are all exactly 0 is
+    end-of-series padding (the model masks it with `Masking(0.0)`), so it gets no noise and stays
+    exactly zero. Only active at training time.
+
+    Args:
+        stddev: Float >= 0, standard deviation of the noise, in units of the (z-normalised)
+            series; 0 makes the layer an identity.
+        seed: Integer or None, seed of the layer's random stream; the same seed gives the same
+            output sequence.
+        **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Float tensor `(batch, time, channels)` (any rank >= 2; last axis = channels).
+        training: Python boolean; noise is added only when True.
+    """
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_real("stddev", stddev, 0.0, math.inf)
+        _check_seed(seed)
+        self.stddev = stddev
+        self.seed = seed
+        if stddev > 0:
+            self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+        self._build_at_init()
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if training and self.stddev > 0:
+            noise = keras.random.normal(
+                shape=ops.shape(inputs),
+                mean=0.0,
+                stddev=self.stddev,
+                dtype=self.compute_dtype,
+                seed=self.seed_generator,
+            )
+            return inputs + noise * _padding_mask(inputs, self.compute_dtype)
+        return inputs
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        base_config = super().get_config()
+        config = {"stddev": self.stddev, "seed": self.seed}
+        return {**base_config, **config}
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class Scaling(keras.layers.Layer):
+    """Multiply each series, channel by channel, by a random factor drawn from N(1, stddev).
+
+    One factor is drawn per (series, channel) and applied to all its time steps. Zero-padded time
+    steps (all channels exactly 0) stay exactly zero. Only active at training time.
+
+    Args:
+        stddev: Float >= 0, standard deviation of the multiplicative factor around 1; 0 makes the
+            layer an identity. Above about 0.3 some factors come out negative (sign flips).
+        seed: Integer or None, seed of the layer's random stream; the same seed gives the same
+            output sequence.
+        **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Float tensor `(batch, time, channels)` (any rank >= 2; last axis = channels).
+        training: Python boolean; scaling is applied only when True.
+    """
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_real("stddev", stddev, 0.0, math.inf)
+        _check_seed(seed)
+        self.stddev = stddev
+        self.seed = seed
+        if stddev > 0:
+            self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+        self._build_at_init()
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if training and self.stddev > 0:
+            shape = ops.shape(inputs)
+            factor_shape = (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
+            factor = keras.random.normal(
+                shape=factor_shape,
+                mean=1.0,
+                stddev=self.stddev,
+                dtype=self.compute_dtype,
+                seed=self.seed_generator,
+            )
+            # written as input + masked perturbation so padded steps stay exactly +0.0
+            change = inputs * (factor - 1.0) * _padding_mask(inputs, self.compute_dtype)
+            return inputs + change
+        return inputs
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        base_config = super().get_config()
+        config = {"stddev": self.stddev, "seed": self.seed}
+        return {**base_config, **config}
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class RandomApply(keras.layers.Layer):
+    """Apply an augmentation layer to each sample independently with probability `rate`.
+
+    The wrapped layer runs on the whole batch (in training mode); a random per-sample mask then
+    picks, for each sample, either its augmented or its original version. Shape and dtype are kept,
+    so the wrapped layer must preserve its input's shape. Only active at training time.
+
+    Args:
+        layer: A `keras.layers.Layer` that preserves shape, e.g. `keras.layers.RandomFlip(...)`.
+        rate: Float in [0, 1], probability that a sample is passed through `layer`; 0 makes this
+            an identity, 1 always applies `layer`.
+        seed: Integer or None, seed of the per-sample mask stream (offset internally, so it may
+            equal the wrapped layer's seed without correlating the two).
+        **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Tensor `(batch, ...)`.
+        training: Python boolean; the layer is applied only when True.
+    """
+
+    def __init__(
+        self, layer: keras.layers.Layer, rate: float, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(
+                f"Invalid value received for argument `layer`. Expected a keras.layers.Layer "
+                f"instance. Received: layer={layer!r}"
+            )
+        _check_real("rate", rate, 0.0, 1.0)
+        _check_seed(seed)
+        self.layer = layer
+        self.rate = rate
+        self.seed = seed
+        if rate > 0:
+            mask_seed = None if seed is None else seed + _MASK_SEED_OFFSET
+            self.seed_generator = keras.random.SeedGenerator(mask_seed)
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple) -> None:
+        if not self.layer.built:
+            self.layer.build(input_shape)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training or self.rate == 0:
+            return inputs
+        augmented = ops.cast(self.layer(inputs, training=True), inputs.dtype)
+        shape = ops.shape(inputs)
+        apply = keras.random.uniform(shape=(shape[0],), seed=self.seed_generator) < self.rate
+        apply = ops.reshape(apply, (shape[0],) + (1,) * (len(shape) - 1))
+        return ops.where(apply, augmented, inputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        base_config = super().get_config()
+        config = {
+            "layer": keras.saving.serialize_keras_object(self.layer),
+            "rate": self.rate,
+            "seed": self.seed,
+        }
+        return {**base_config, **config}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RandomApply:
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)

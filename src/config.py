@@ -1,0 +1,63 @@
+"""Checks of user input that run before Hydra composes or any job trains."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
+
+from src.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# groups whose choice is a file name; `experiment` presets are checked the same way
+GROUPS = ("data", "model", "aug", "cv", "train", "tracking", "experiment")
+GROUP_NAMES = {"data": "dataset", "model": "model", "aug": "augmentation"}
+
+
+def choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_cli(args: Sequence[str]) -> None:
+    """Reject an unknown `group=name` (also inside a sweep list) before a multirun starts.
+
+    Hydra would find it only when it reaches that job, after the others have trained.
+    """
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # malformed overrides: Hydra's own parser reports them
+        return
+    for override in parsed:
+        group = override.key_or_group.lstrip("+~")
+        if group not in GROUPS or override.is_delete():
+            continue
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [override.get_value_element_as_str()]
+        for value in values:
+            if value not in choices(group) and not (group == "experiment" and value == "null"):
+                what = GROUP_NAMES.get(group, group)
+                raise ConfigError(
+                    f"unknown {what} {group}={value!r}; accepted: {', '.join(choices(group))}"
+                )
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_job(cfg: DictConfig) -> None:
+    """Config values that no other module owns."""
+    for key in ("train.epochs", "train.batch_size"):
+        value = cfg.train[key.split(".")[1]]
+        if not _positive_int(value):
+            raise ConfigError(f"{key}={value!r} is not allowed; accepted: an integer >= 1")
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.seed!r} is not allowed; accepted: an integer >= 0")
+    lr = cfg.train.learning_rate
+    if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
+        raise ConfigError(f"train.learning_rate={lr!r} is not allowed; accepted: a number > 0")

@@ -1,0 +1,97 @@
+"""Keras Sequential builders, one per `model=<name>` choice, built from config in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from omegaconf import DictConfig, OmegaConf
+
+from src.errors import ConfigError
+
+MODEL_CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "model"
+# `model=auto` picks the model that fits the data's modality
+AUTO_MODEL = {"image": "cnn", "series": "lstm"}
+MODALITY = {"cnn": "image", "lstm": "series"}
+
+
+def resolve_model_cfg(model_cfg: DictConfig, modality: str) -> DictConfig:
+    """The concrete model config: `auto` becomes conf/model/<cnn|lstm>.yaml for this modality."""
+    name = model_cfg.name
+    if name == "auto":
+        return OmegaConf.load(MODEL_CONF_DIR / f"{AUTO_MODEL[modality]}.yaml")
+    if name not in BUILDERS:
+        raise ConfigError(
+            f"unknown model model.name={name!r}; accepted: auto, {', '.join(sorted(BUILDERS))}"
+        )
+    if MODALITY[name] != modality:
+        raise ConfigError(
+            f"model {name!r} needs {MODALITY[name]} data, but the dataset is {modality}; "
+            f"accepted for {modality}: auto, {AUTO_MODEL[modality]}"
+        )
+    return model_cfg
+
+
+def _cnn(cfg: DictConfig, input_shape: tuple[int, ...], padded: bool) -> list[keras.Layer]:
+    layers: list[keras.Layer] = []
+    for filters in cfg.filters:
+        layers += [
+            keras.layers.Conv2D(filters, cfg.kernel_size, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(),
+        ]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(cfg.dense_units, activation="relu")]
+    if cfg.dropout:
+        layers.append(keras.layers.Dropout(cfg.dropout))
+    return layers
+
+
+def _lstm(cfg: DictConfig, input_shape: tuple[int, ...], padded: bool) -> list[keras.Layer]:
+    # zero-padded time steps are skipped; augmentation keeps them exactly zero
+    layers: list[keras.Layer] = [keras.layers.Masking(0.0)] if padded else []
+    layers.append(keras.layers.LSTM(cfg.units, dropout=cfg.dropout))
+    return layers
+
+
+BUILDERS: dict[str, Callable[[DictConfig, tuple[int, ...], bool], list[keras.Layer]]] = {
+    "cnn": _cnn,
+    "lstm": _lstm,
+}
+
+
+def head(n_classes: int) -> tuple[keras.Layer, str]:
+    """Output layer and loss: one sigmoid unit for two classes, else a softmax over the classes."""
+    if n_classes == 2:
+        return keras.layers.Dense(1, activation="sigmoid"), "binary_crossentropy"
+    return keras.layers.Dense(n_classes, activation="softmax"), "sparse_categorical_crossentropy"
+
+
+def build_model(
+    model_cfg: DictConfig,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    *,
+    learning_rate: float,
+    augmentation: keras.Layer | None = None,
+    padded: bool = False,
+) -> keras.Sequential:
+    """A compiled Sequential: [augmentation] + the model's layers + a head sized to the classes.
+
+    Augmentation sits at the front of the model, so it runs only when `training=True`.
+    """
+    output, loss = head(n_classes)
+    layers = BUILDERS[model_cfg.name](model_cfg, input_shape, padded) + [output]
+    front = [augmentation] if augmentation is not None else []
+    model = keras.Sequential([keras.Input(shape=input_shape), *front, *layers], name=model_cfg.name)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def predict_labels(model: keras.Model, batches: tf.data.Dataset) -> np.ndarray:
+    """Class indices predicted for a dataset of batches (inference mode: no augmentation)."""
+    probs = model.predict(batches, verbose=0)
+    if probs.shape[-1] == 1:
+        return (probs[:, 0] > 0.5).astype(np.int64)
+    return probs.argmax(axis=-1).astype(np.int64)

@@ -1,0 +1,192 @@
+"""One job: cross-validate one (data, model, aug, seed) setting and record it in MLflow."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import keras
+import mlflow
+import numpy as np
+import tensorflow as tf
+from omegaconf import DictConfig, OmegaConf
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from src import plots, tracking
+from src.augment import build_augmentation, resolve_ops
+from src.config import check_job
+from src.cv import Fold, check_cv, split
+from src.data import Dataset, load_dataset
+from src.models import AUTO_MODEL, build_model, predict_labels, resolve_model_cfg
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FoldResult:
+    fold: Fold
+    history: dict[str, list[float]]  # Keras's per-epoch loss, accuracy, val_loss, val_accuracy
+    metrics: dict[str, float]  # final scores of this fold's model
+    val_pred: np.ndarray
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, prefix: str) -> dict[str, float]:
+    return {
+        f"{prefix}accuracy": accuracy_score(y_true, y_pred),
+        f"{prefix}balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        f"{prefix}f1_macro": f1_score(y_true, y_pred, average="macro"),
+    }
+
+
+def fit_and_evaluate(
+    model: keras.Model, data: Dataset, fold: Fold, train_cfg: DictConfig, seed: int
+) -> FoldResult:
+    """Fit on the fold's training part, score on its validation part and on the test split.
+
+    The one fit/evaluate path for every model. Only `fit` runs the model with training=True,
+    so augmentation touches training batches only.
+    """
+    x, y = data.x_train, data.y_train
+    batch = train_cfg.batch_size
+
+    def batches(xs: np.ndarray, ys: np.ndarray, shuffle: bool = False) -> tf.data.Dataset:
+        return data.pipeline(xs, ys, batch_size=batch, shuffle=shuffle, seed=seed)
+
+    val = batches(x[fold.val], y[fold.val])
+    start = time.perf_counter()
+    history = model.fit(
+        batches(x[fold.train], y[fold.train], shuffle=True),
+        validation_data=val,
+        epochs=train_cfg.epochs,
+        verbose=train_cfg.verbose,
+        shuffle=False,  # the pipeline shuffles, seeded
+    ).history
+    fit_time = time.perf_counter() - start
+    # the training part again, without augmentation: the generalisation gap
+    train_pred = predict_labels(model, batches(x[fold.train], y[fold.train]))
+    train_acc = accuracy_score(y[fold.train], train_pred)
+    val_pred = predict_labels(model, val)
+    metrics = {"train_accuracy": train_acc, **scores(y[fold.val], val_pred, "val_")}
+    metrics["gap"] = train_acc - metrics["val_accuracy"]
+    if data.x_test is not None:
+        test_pred = predict_labels(model, batches(data.x_test, data.y_test))
+        metrics |= scores(data.y_test, test_pred, "test_")
+    metrics["fit_time_s"] = fit_time
+    return FoldResult(fold, {k: list(map(float, v)) for k, v in history.items()}, metrics, val_pred)
+
+
+def run_name(cfg: DictConfig) -> str:
+    """Readable run name, e.g. digits/cnn/heavy/s0.8/seed0."""
+    model = cfg.model.name
+    if model == "auto":
+        model = AUTO_MODEL.get(cfg.data.get("modality"), model)
+    strength = cfg.aug.strength
+    strength = f"{strength:g}" if isinstance(strength, int | float) else strength
+    return f"{cfg.data.name}/{model}/{cfg.aug.name}/s{strength}/seed{cfg.seed}"
+
+
+def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
+    """Check everything and load the data, before any training: the job's resolved config."""
+    check_job(cfg)
+    data = load_dataset(cfg.data)
+    resolve_ops(cfg.aug, data.modality)
+    job = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    job.model = resolve_model_cfg(cfg.model, data.modality)
+    check_cv(cfg.cv, data.y_train, data.classes)
+    return job, data
+
+
+def model_summary(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)
+
+
+def aggregate(results: list[FoldResult]) -> dict[str, float]:
+    """Mean and standard deviation over folds of every per-fold score."""
+    out = {}
+    for key in results[0].metrics:
+        values = np.array([r.metrics[key] for r in results])
+        out[f"{key}_mean"] = float(values.mean())
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return out
+
+
+def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, float]:
+    """Train a fresh model on every fold, logging each fold as it finishes."""
+    folds = list(split(job.cv, data.y_train, job.seed))
+    results = []
+    for fold in folds:
+        fold_seed = job.seed * 1000 + fold.index
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(fold_seed)
+        model = build_model(
+            job.model,
+            data.input_shape,
+            data.n_classes,
+            learning_rate=job.train.learning_rate,
+            augmentation=build_augmentation(job.aug, data.modality, seed=fold_seed),
+            padded=data.padded,
+        )
+        if fold.index == 0:
+            mlflow.log_text(model_summary(model), "model_summary.txt")
+        result = fit_and_evaluate(model, data, fold, job.train, fold_seed)
+        tracking.log_curves(run_id, f"fold{fold.index}", result.history)
+        mlflow.log_metrics({f"fold{fold.index}/final_{k}": v for k, v in result.metrics.items()})
+        log.info(
+            "%s fold %d/%d val_accuracy=%.4f (%.1f s)",
+            run_name(job),
+            fold.index + 1,
+            len(folds),
+            result.metrics["val_accuracy"],
+            result.metrics["fit_time_s"],
+        )
+        results.append(result)
+
+    y_val = np.concatenate([data.y_train[r.fold.val] for r in results])
+    val_pred = np.concatenate([r.val_pred for r in results])
+    name = run_name(job)
+    plots.log(plots.learning_curves([r.history for r in results], name), "learning_curves.png")
+    title = f"{name}: validation, all folds"
+    plots.log(plots.confusion_matrix(y_val, val_pred, data.classes, title), "confusion_matrix.png")
+    return aggregate(results)
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Cross-validate one setting, record it as an MLflow run and return its aggregate metrics.
+
+    In a multirun the run is a child of the sweep's parent run. Bad input raises ConfigError
+    before any training; the run is then ended FAILED with the error as a tag.
+    """
+    started = time.perf_counter()
+    experiment_id = tracking.setup(cfg.tracking)
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name(cfg),
+        parent_run_id=os.environ.get(tracking.PARENT_ENV),
+        tags={"augsweep.role": "job", "augsweep.overrides": tracking.hydra_overrides()},
+    ) as active:
+        try:
+            job, data = prepare(cfg)
+            mlflow.log_params(tracking.flatten(job))
+            mlflow.set_tags(
+                {
+                    "dataset": data.name,
+                    "modality": data.modality,
+                    "model": job.model.name,
+                    "aug": job.aug.name,
+                    "strength": str(job.aug.strength),
+                    "seed": str(job.seed),
+                    "config_hash": tracking.config_hash(job),
+                }
+            )
+            mlflow.log_text(OmegaConf.to_yaml(job), "config.yaml")
+            metrics = cross_validate(job, data, active.info.run_id)
+            metrics["wall_time_s"] = time.perf_counter() - started
+            mlflow.log_metrics(metrics)
+        except Exception as err:
+            mlflow.set_tag("augsweep.error", f"{type(err).__name__}: {err}"[:5000])
+            raise
+    return metrics

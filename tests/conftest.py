@@ -1,0 +1,42 @@
+"""Shared fixtures: the real config, composed and shrunk, and a temporary real MLflow store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+# small enough for seconds per run, big enough for every class in every fold
+SMALL = ["train.epochs=2", "cv.folds=2", "train.batch_size=32"]
+
+
+@pytest.fixture(autouse=True)
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test writes to its own SQLite store under tmp_path, never to ./mlruns."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(uri)  # an earlier test's explicit URI would win over the variable
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture
+def make_cfg() -> Iterator[Callable[..., DictConfig]]:
+    """Compose conf/config.yaml with the test's overrides on top of SMALL."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            return compose("config", overrides=[*SMALL, *overrides])
+
+    yield _compose
+    GlobalHydra.instance().clear()

@@ -1,0 +1,74 @@
+"""Bad input fails before any training with a one-line error that names the value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aeon.datasets import load_classification
+from mlflow.tracking import MlflowClient
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from src.errors import ConfigError
+from src.train import run
+
+
+def write_gunpoint_npz(path, nan: bool = False, drop_label: bool = False):
+    x, y = load_classification("GunPoint", split="train")
+    x = x[:, 0, :].astype("float32")
+    if nan:
+        x[7, 20] = np.nan
+    np.savez(path, X=x, y=y[:-1] if drop_label else y)
+    return path
+
+
+def write_one_class_folder(root):
+    digits = load_digits()
+    (root / "zero").mkdir(parents=True)
+    for i in np.flatnonzero(digits.target == 0)[:5]:
+        Image.fromarray((digits.images[i] * 15).astype("uint8")).save(root / "zero" / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["aug.strength=1.5"], r"aug.strength=1.5 is outside \[0, 1\]"),
+        (["aug.strength=-0.1"], r"aug.strength=-0.1 is outside \[0, 1\]"),
+        (["data=image_folder", "data.path=/no/such/folder"], r"data.path='/no/such/folder'"),
+        (
+            ["data=arrow_head", "cv.folds=13"],
+            r"class '\d' has 1[0-2] training samples, fewer than cv.folds=13",
+        ),
+        (["model=lstm"], r"model 'lstm' needs series data, but the dataset is image"),
+        (["cv.folds=1"], r"cv.folds=1 is not allowed; accepted: an integer >= 2"),
+        (["aug.ops.image=[rotation,warp]"], r"warp.*rotation"),
+    ],
+)
+def test_config_errors_fail_the_run_before_training(make_cfg, overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        run(make_cfg(*overrides))
+    assert "\n" not in str(err.value)
+    client = MlflowClient()
+    (found,) = client.search_runs([client.get_experiment_by_name("augsweep").experiment_id])
+    assert found.info.status == "FAILED"
+    assert found.data.tags["augsweep.error"].startswith("ConfigError: ")
+    assert found.data.metrics == {}  # nothing trained
+
+
+def test_folder_with_one_class(make_cfg, tmp_path):
+    root = write_one_class_folder(tmp_path / "images")
+    with pytest.raises(ConfigError, match=r"at least 2") as err:
+        run(make_cfg("data=image_folder", f"data.path={root}"))
+    assert str(root) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"nan": True}, r"NaN|finite"), ({"drop_label": True}, r"50.*49|49.*50")],
+)
+def test_bad_series_files(make_cfg, tmp_path, kwargs, message):
+    path = write_gunpoint_npz(tmp_path / "series.npz", **kwargs)
+    with pytest.raises(ConfigError, match=message) as err:
+        run(make_cfg("data=series_file", f"data.path={path}"))
+    assert "series.npz" in str(err.value) and "\n" not in str(err.value)

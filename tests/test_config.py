@@ -1,0 +1,129 @@
+"""The composed config: the public keys, what each choice composes to, and bad names and values."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import ListConfig, OmegaConf
+
+from src.config import check_cli, check_job, choices
+from src.errors import ConfigError
+from src.models import resolve_model_cfg
+
+PUBLIC_KEYS = [
+    "data.name",
+    "data.path",
+    "model.name",
+    "aug.name",
+    "aug.strength",
+    "cv.folds",
+    "cv.repeats",
+    "train.epochs",
+    "train.batch_size",
+    "tracking.uri",
+    "tracking.experiment",
+    "seed",
+]
+
+
+def test_defaults_compose_to_the_documented_values(make_cfg):
+    cfg = make_cfg()
+    for key in PUBLIC_KEYS:
+        assert OmegaConf.select(cfg, key, default="absent") != "absent", key
+    assert cfg.data.path is None  # digits ships with scikit-learn
+    assert cfg.data.name == "digits" and cfg.data.modality == "image"
+    assert cfg.model.name == "auto"
+    assert (cfg.aug.name, cfg.aug.strength) == ("light", 0.25)
+    assert cfg.tracking.experiment == "augsweep" and cfg.tracking.uri is None
+    assert cfg.seed == 0 and cfg.cv.repeats == 1
+    # the shrinking overrides of the test fixture
+    assert (cfg.train.epochs, cfg.cv.folds) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["aug=none"], {"aug.strength": 0.0, "aug.ops.image": [], "aug.ops.series": []}),
+        (
+            ["aug=heavy"],
+            {
+                "aug.strength": 1.0,
+                "aug.ops.image": ["flip", "rotation", "zoom", "contrast"],
+                "aug.ops.series": ["jitter", "scaling"],
+            },
+        ),
+        (["aug=medium", "aug.strength=0.8"], {"aug.strength": 0.8, "aug.name": "medium"}),
+        (["data=gunpoint"], {"data.modality": "series", "data.ucr_name": "GunPoint"}),
+        (["data=japanese_vowels"], {"data.ucr_name": "JapaneseVowels"}),
+        (["data=image_folder", "data.path=/x"], {"data.image_size": [64, 64], "data.path": "/x"}),
+        (["model=lstm", "data=basic_motions"], {"model.units": 50, "data.name": "basic_motions"}),
+        (["model=cnn"], {"model.filters": [32, 64], "model.dense_units": 128}),
+        (["cv.folds=3", "cv.repeats=2", "seed=7"], {"cv.folds": 3, "cv.repeats": 2, "seed": 7}),
+        (
+            ["tracking.experiment=mine", "train.epochs=5"],
+            {"tracking.experiment": "mine", "train.epochs": 5},
+        ),
+    ],
+)
+def test_overrides_compose(make_cfg, overrides, expected):
+    cfg = make_cfg(*overrides)
+    for key, value in expected.items():
+        actual = OmegaConf.select(cfg, key)
+        if isinstance(actual, ListConfig):
+            actual = list(actual)
+        assert actual == value, key
+
+
+@pytest.mark.parametrize("group", ["data", "model", "aug", "cv", "train", "tracking"])
+def test_every_choice_composes(make_cfg, group):
+    for choice in choices(group):
+        extra = ["data.path=/somewhere"] if choice in ("image_folder", "series_file") else []
+        cfg = make_cfg(f"{group}={choice}", *extra)
+        assert len(cfg[group]) > 0
+        if group in ("data", "model", "aug"):
+            assert cfg[group].name == choice
+
+
+def test_auto_model_fits_the_modality(make_cfg):
+    assert resolve_model_cfg(make_cfg().model, "image").name == "cnn"
+    lstm = resolve_model_cfg(make_cfg("data=gunpoint").model, "series")
+    assert (lstm.name, lstm.units) == ("lstm", 50)
+
+
+def test_model_of_the_wrong_modality_is_an_error(make_cfg):
+    message = r"model 'lstm' needs series data, but the dataset is image"
+    with pytest.raises(ConfigError, match=message):
+        resolve_model_cfg(make_cfg("model=lstm").model, "image")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["data=mnist"], r"unknown dataset data='mnist'; accepted: arrow_head, basic_motions, d"),
+        (["-m", "data=digits,cifar"], r"unknown dataset data='cifar'; accepted: .*gunpoint"),
+        (["model=resnet"], r"unknown model model='resnet'; accepted: auto, cnn, lstm"),
+        (["-m", "aug=light,extreme"], r"unknown augmentation aug='extreme'; accepted: heavy, l"),
+    ],
+)
+def test_unknown_names_on_the_command_line(args, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        check_cli(args)
+    assert "\n" not in str(err.value)
+
+
+def test_known_names_and_value_overrides_pass_the_command_line_check():
+    check_cli(["-m", "aug=light,heavy", "data=gunpoint", "aug.strength=0.5", "seed=1"])
+    check_cli(["--multirun", "data=digits", "model=auto", "experiment=null"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epochs=0", r"train.epochs=0 is not allowed; accepted: an integer >= 1"),
+        ("train.batch_size=-4", r"train.batch_size=-4 .*an integer >= 1"),
+        ("seed=-1", r"seed=-1 is not allowed; accepted: an integer >= 0"),
+        ("train.learning_rate=0", r"train.learning_rate=0 .*a number > 0"),
+    ],
+)
+def test_bad_job_values(make_cfg, override, message):
+    with pytest.raises(ConfigError, match=message):
+        check_job(make_cfg(override))
