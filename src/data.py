@@ -112,6 +112,12 @@ def _subset(x, y, subset, seed, n_classes):
     return x, y
 
 
+def _path(cfg: DictConfig, accepted: str) -> Path:
+    if OmegaConf.is_missing(cfg, "path") or cfg.path is None:
+        raise ConfigError(f"data.path is not set for data={cfg.name}; accepted: {accepted}")
+    return Path(str(cfg.path))
+
+
 def _digits(cfg: DictConfig):
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]
@@ -123,12 +129,10 @@ def _digits(cfg: DictConfig):
 
 
 def _image_folder(cfg: DictConfig):
-    root = Path(str(cfg.path)) if cfg.path not in (None, "???") else None
-    if root is None or not root.is_dir():
-        raise ConfigError(
-            f"data.path={cfg.get('path')!r} is not a directory; accepted: a directory with one "
-            "subfolder of images per class"
-        )
+    accepted = "a directory with one subfolder of images per class"
+    root = _path(cfg, accepted)
+    if not root.is_dir():
+        raise ConfigError(f"data.path='{root}' is not a directory; accepted: {accepted}")
     if cfg.color_mode not in COLOR_CHANNELS:
         raise ConfigError(
             f"data.color_mode={cfg.color_mode!r} is not supported; accepted: rgb, grayscale"
@@ -190,6 +194,8 @@ def _to_keras_layout(x) -> tuple[np.ndarray, bool]:
     if isinstance(x, np.ndarray) and x.ndim == 3:
         return np.transpose(x, (0, 2, 1)).astype(np.float32), False
     series = [np.asarray(s, dtype=np.float32).T for s in x]
+    if len({len(s) for s in series}) == 1:
+        return np.stack(series), False
     return keras.utils.pad_sequences(series, padding="post", dtype="float32"), True
 
 
@@ -256,9 +262,7 @@ def _checked_series(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarr
 
 
 def _series_file(cfg: DictConfig):
-    if cfg.path in (None, "???"):
-        raise ConfigError(f"data.path={cfg.path!r} is not set; accepted: a .npz, .csv or .ts file")
-    x, y, padded = _checked_series(Path(str(cfg.path)), cfg.label_column)
+    x, y, padded = _checked_series(_path(cfg, "a .npz, .csv or .ts file"), cfg.label_column)
     if cfg.test_path is None:
         x_train, y_train, x_test, y_test = _holdout(x, y, cfg.test_size, cfg.split_seed)
     else:
