@@ -44,8 +44,31 @@ def _padding_mask(inputs: Any, dtype: str) -> Any:
     return ops.cast(ops.any(ops.not_equal(inputs, 0), axis=-1, keepdims=True), dtype)
 
 
+class _SeriesPerturbation(keras.layers.Layer):
+    """Shared constructor, shape and config of the series layers: one `stddev`, one seed."""
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_real("stddev", stddev, 0.0, math.inf)
+        _check_seed(seed)
+        self.stddev = stddev
+        self.seed = seed
+        if stddev > 0:
+            self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+        self._build_at_init()
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        base_config = super().get_config()
+        config = {"stddev": self.stddev, "seed": self.seed}
+        return {**base_config, **config}
+
+
 @keras.saving.register_keras_serializable(package="augsweep")
-class Jitter(keras.layers.Layer):
+class Jitter(_SeriesPerturbation):
     """Add zero-mean Gaussian noise to every value of a series, except at zero padding.
 
     Series are laid out `(batch, time, channels)`. A time step whose channels are all exactly 0 is
@@ -64,17 +87,6 @@ class Jitter(keras.layers.Layer):
         training: Python boolean; noise is added only when True.
     """
 
-    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _check_real("stddev", stddev, 0.0, math.inf)
-        _check_seed(seed)
-        self.stddev = stddev
-        self.seed = seed
-        if stddev > 0:
-            self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = True
-        self._build_at_init()
-
     def call(self, inputs: Any, training: bool = False) -> Any:
         if training and self.stddev > 0:
             noise = keras.random.normal(
@@ -87,17 +99,9 @@ class Jitter(keras.layers.Layer):
             return inputs + noise * _padding_mask(inputs, self.compute_dtype)
         return inputs
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        base_config = super().get_config()
-        config = {"stddev": self.stddev, "seed": self.seed}
-        return {**base_config, **config}
-
 
 @keras.saving.register_keras_serializable(package="augsweep")
-class Scaling(keras.layers.Layer):
+class Scaling(_SeriesPerturbation):
     """Multiply each series, channel by channel, by a random factor drawn from N(1, stddev).
 
     One factor is drawn per (series, channel) and applied to all its time steps. Zero-padded time
@@ -115,17 +119,6 @@ class Scaling(keras.layers.Layer):
         training: Python boolean; scaling is applied only when True.
     """
 
-    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _check_real("stddev", stddev, 0.0, math.inf)
-        _check_seed(seed)
-        self.stddev = stddev
-        self.seed = seed
-        if stddev > 0:
-            self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = True
-        self._build_at_init()
-
     def call(self, inputs: Any, training: bool = False) -> Any:
         if training and self.stddev > 0:
             shape = ops.shape(inputs)
@@ -141,14 +134,6 @@ class Scaling(keras.layers.Layer):
             change = inputs * (factor - 1.0) * _padding_mask(inputs, self.compute_dtype)
             return inputs + change
         return inputs
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        base_config = super().get_config()
-        config = {"stddev": self.stddev, "seed": self.seed}
-        return {**base_config, **config}
 
 
 @keras.saving.register_keras_serializable(package="augsweep")
