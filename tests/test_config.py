@@ -127,3 +127,10 @@ def test_known_names_and_value_overrides_pass_the_command_line_check():
 def test_bad_job_values(make_cfg, override, message):
     with pytest.raises(ConfigError, match=message):
         check_job(make_cfg(override))
+
+
+def test_readme_documents_the_strength_table_in_code():
+    from src.augment import strength_table
+    from tests.conftest import ROOT
+
+    assert strength_table() in (ROOT / "README.md").read_text()
