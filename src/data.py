@@ -256,7 +256,7 @@ def _image_folder(cfg: Mapping) -> _Raw:
                 paths.append(str(file))
                 labels.append(folder.name)
             else:
-                skipped.append(file.name)
+                skipped.append(str(file.relative_to(root)))
     if len(set(labels)) < 2:
         raise ConfigError(
             f"data.path='{root}' has {len(set(labels))} class subfolder(s) with images; "
@@ -294,9 +294,10 @@ def _keras_layout(parts: list[Any], source: str) -> tuple[list[np.ndarray], bool
 
     Series of unequal length are zero-padded at the end to the longest of all parts.
     """
-    if all(isinstance(p, np.ndarray) and p.ndim == 3 for p in parts):
-        if len({p.shape[1:] for p in parts}) == 1:
-            return [np.ascontiguousarray(p.transpose(0, 2, 1), dtype=np.float32) for p in parts], False
+    shapes = {p.shape[1:] if isinstance(p, np.ndarray) and p.ndim == 3 else None for p in parts}
+    if None not in shapes and len(shapes) == 1:  # one length: a transpose is enough
+        arrays = [np.ascontiguousarray(p.transpose(0, 2, 1), dtype=np.float32) for p in parts]
+        return arrays, False
     series = [[np.asarray(s, dtype=np.float32).T for s in part] for part in parts]
     channels = sorted({s.shape[1] for part in series for s in part})
     if len(channels) > 1:
@@ -376,10 +377,10 @@ def _read_csv(path: Path, label_column: str) -> tuple[Any, np.ndarray]:
         )
     y = frame.pop(label_column)
     if y.isna().any():
+        first = int(np.flatnonzero(y.isna())[0])
         raise ConfigError(
-            f"series file '{path}' has no label in series {int(np.flatnonzero(y.isna())[0])}; "
-            "accepted: "
-            f"a label in column {label_column!r} of every row"
+            f"series file '{path}' has no label for series {first}; accepted: a label in column "
+            f"{label_column!r} of every row"
         )
     try:
         x = frame.to_numpy(dtype=np.float32)
@@ -413,12 +414,15 @@ def _read_series(path: Path, label_column: str) -> tuple[Any, np.ndarray]:
             f"series file '{path}' has {len(x)} series but {len(y)} labels; accepted: as many "
             "labels as series"
         )
-    for i, series in enumerate(x):
-        if not np.isfinite(np.asarray(series, dtype=np.float32)).all():
-            raise ConfigError(
-                f"series file '{path}' has NaN or infinite values in series {i}; accepted: "
-                "finite values only"
-            )
+    if isinstance(x, np.ndarray):
+        finite = np.isfinite(x).reshape(len(x), -1).all(axis=1)
+    else:  # unequal lengths: one (C, T_i) array per series
+        finite = np.array([np.isfinite(np.asarray(s, dtype=np.float64)).all() for s in x])
+    if not finite.all():
+        raise ConfigError(
+            f"series file '{path}' has NaN or infinite values in series {int(np.argmin(finite))}; "
+            "accepted: finite values only"
+        )
     return x, y
 
 
