@@ -20,16 +20,18 @@ def choices(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def check_cli(args: Sequence[str]) -> None:
+def check_cli(args: Sequence[str]) -> list[tuple[str, str]]:
     """Reject an unknown `group=name` (also inside a sweep list) before a multirun starts.
 
     Hydra would find it only when it reaches that job, after the others have trained.
+    Returns the (group, choice) pairs it checked.
     """
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception:  # malformed overrides: Hydra's own parser reports them
-        return
+        return []
+    checked = []
     for override in parsed:
         group = override.key_or_group.lstrip("+~")
         if group not in GROUPS or override.is_delete():
@@ -44,6 +46,8 @@ def check_cli(args: Sequence[str]) -> None:
                 raise ConfigError(
                     f"unknown {what} {group}={value!r}; accepted: {', '.join(choices(group))}"
                 )
+            checked.append((group, value))
+    return checked
 
 
 def _positive_int(value: object) -> bool:

@@ -111,8 +111,10 @@ def test_unknown_names_on_the_command_line(args, message):
 
 
 def test_known_names_and_value_overrides_pass_the_command_line_check():
-    check_cli(["-m", "aug=light,heavy", "data=gunpoint", "aug.strength=0.5", "seed=1"])
-    check_cli(["--multirun", "data=digits", "model=auto", "experiment=null"])
+    checked = check_cli(["-m", "aug=light,heavy", "data=gunpoint", "aug.strength=0.5", "seed=1"])
+    assert checked == [("aug", "light"), ("aug", "heavy"), ("data", "gunpoint")]
+    checked = check_cli(["--multirun", "data=digits", "model=auto", "experiment=null"])
+    assert checked == [("data", "digits"), ("model", "auto"), ("experiment", "null")]
 
 
 @pytest.mark.parametrize(
