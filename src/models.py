@@ -35,7 +35,7 @@ def resolve_model_cfg(model_cfg: DictConfig, modality: str) -> DictConfig:
     return model_cfg
 
 
-def _cnn(cfg: DictConfig, input_shape: tuple[int, ...], padded: bool) -> list[keras.Layer]:
+def _cnn(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
     layers: list[keras.Layer] = []
     for filters in cfg.filters:
         layers += [
@@ -48,14 +48,14 @@ def _cnn(cfg: DictConfig, input_shape: tuple[int, ...], padded: bool) -> list[ke
     return layers
 
 
-def _lstm(cfg: DictConfig, input_shape: tuple[int, ...], padded: bool) -> list[keras.Layer]:
+def _lstm(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
     # zero-padded time steps are skipped; augmentation keeps them exactly zero
     layers: list[keras.Layer] = [keras.layers.Masking(0.0)] if padded else []
     layers.append(keras.layers.LSTM(cfg.units, dropout=cfg.dropout))
     return layers
 
 
-BUILDERS: dict[str, Callable[[DictConfig, tuple[int, ...], bool], list[keras.Layer]]] = {
+BUILDERS: dict[str, Callable[[DictConfig, bool], list[keras.Layer]]] = {
     "cnn": _cnn,
     "lstm": _lstm,
 }
@@ -82,7 +82,7 @@ def build_model(
     Augmentation sits at the front of the model, so it runs only when `training=True`.
     """
     output, loss = head(n_classes)
-    layers = BUILDERS[model_cfg.name](model_cfg, input_shape, padded) + [output]
+    layers = BUILDERS[model_cfg.name](model_cfg, padded) + [output]
     front = [augmentation] if augmentation is not None else []
     model = keras.Sequential([keras.Input(shape=input_shape), *front, *layers], name=model_cfg.name)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
