@@ -61,11 +61,15 @@ BUILDERS: dict[str, Callable[[DictConfig, bool], list[keras.Layer]]] = {
 }
 
 
-def head(n_classes: int) -> tuple[keras.Layer, str]:
-    """Output layer and loss: one sigmoid unit for two classes, else a softmax over the classes."""
+def head(n_classes: int, soft_labels: bool = False) -> tuple[keras.Layer, str]:
+    """Output layer and loss: one sigmoid unit for two classes, else a softmax over the classes.
+
+    Soft labels (mixup, cutmix) come one-hot, hence the non-sparse loss.
+    """
     if n_classes == 2:
         return keras.layers.Dense(1, activation="sigmoid"), "binary_crossentropy"
-    return keras.layers.Dense(n_classes, activation="softmax"), "sparse_categorical_crossentropy"
+    loss = "categorical_crossentropy" if soft_labels else "sparse_categorical_crossentropy"
+    return keras.layers.Dense(n_classes, activation="softmax"), loss
 
 
 def build_model(
@@ -76,12 +80,13 @@ def build_model(
     learning_rate: float,
     augmentation: keras.Layer | None = None,
     padded: bool = False,
+    soft_labels: bool = False,
 ) -> keras.Sequential:
     """A compiled Sequential: [augmentation] + the model's layers + a head sized to the classes.
 
     Augmentation sits at the front of the model, so it runs only when `training=True`.
     """
-    output, loss = head(n_classes)
+    output, loss = head(n_classes, soft_labels)
     layers = BUILDERS[model_cfg.name](model_cfg, padded) + [output]
     front = [augmentation] if augmentation is not None else []
     model = keras.Sequential([keras.Input(shape=input_shape), *front, *layers], name=model_cfg.name)

@@ -15,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from src import plots, tracking
-from src.augment import build_augmentation, resolve_ops
+from src.augment import resolve_ops
+from src.augment.plan import Plan
+from src.augment.preview import preview_figure
 from src.config import check_job
 from src.cv import Fold, check_cv, split
 from src.data import Dataset, load_dataset
@@ -41,7 +43,7 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, prefix: str) -> dict[str, flo
 
 
 def fit_and_evaluate(
-    model: keras.Model, data: Dataset, fold: Fold, train_cfg: DictConfig, seed: int
+    model: keras.Model, data: Dataset, fold: Fold, train_cfg: DictConfig, seed: int, plan: Plan
 ) -> FoldResult:
     """Fit on the fold's training part, score on its validation part and on the test split.
 
@@ -57,8 +59,8 @@ def fit_and_evaluate(
     val = batches(x[fold.val], y[fold.val])
     start = time.perf_counter()
     history = model.fit(
-        batches(x[fold.train], y[fold.train], shuffle=True),
-        validation_data=val,
+        plan.training(batches(x[fold.train], y[fold.train], shuffle=True)),
+        validation_data=plan.encode(val),
         epochs=train_cfg.epochs,
         verbose=train_cfg.verbose,
         shuffle=False,  # the pipeline shuffles, seeded
@@ -98,6 +100,15 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
     return job, data
 
 
+def log_preview(job: DictConfig, data: Dataset, plan: Plan, n: int = 8) -> None:
+    """Originals next to their augmented versions, exactly as training will see them."""
+    x, _ = next(iter(data.pipeline(data.x_train[:n], data.y_train[:n], batch_size=n)))
+    title = f"{data.name} / {job.aug.name} / strength {job.aug.strength:g}"
+    plots.log(
+        preview_figure(x.numpy(), plan.preview, data.modality, title), "augmentation_preview.png"
+    )
+
+
 def model_summary(model: keras.Model) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
@@ -122,17 +133,20 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
         fold_seed = job.seed * 1000 + fold.index
         keras.backend.clear_session()
         keras.utils.set_random_seed(fold_seed)
+        plan = Plan.build(job.aug, data.modality, data.n_classes, seed=fold_seed)
         model = build_model(
             job.model,
             data.input_shape,
             data.n_classes,
             learning_rate=job.train.learning_rate,
-            augmentation=build_augmentation(job.aug, data.modality, seed=fold_seed),
+            augmentation=plan.in_model,
             padded=data.padded,
+            soft_labels=plan.soft_labels,
         )
         if fold.index == 0:
             mlflow.log_text(model_summary(model), "model_summary.txt")
-        result = fit_and_evaluate(model, data, fold, job.train, fold_seed)
+            log_preview(job, data, plan)
+        result = fit_and_evaluate(model, data, fold, job.train, fold_seed, plan)
         tracking.log_curves(run_id, f"fold{fold.index}", result.history)
         mlflow.log_metrics({f"fold{fold.index}/final_{k}": v for k, v in result.metrics.items()})
         log.info(

@@ -23,7 +23,9 @@ from src.augment import (
 )
 from src.errors import ConfigError
 
-IMAGE_OPS = [name for name, op in OPS.items() if op.modality == "image"]
+# mixup and cutmix mix labels too: tests/test_image_ops.py covers them
+PER_SAMPLE = [name for name, op in OPS.items() if not op.mixing]
+IMAGE_OPS = [name for name in PER_SAMPLE if OPS[name].modality == "image"]
 SERIES_OPS = [name for name, op in OPS.items() if op.modality == "series"]
 CONF_AUG = Path(__file__).resolve().parents[1] / "conf" / "aug"
 
@@ -98,17 +100,29 @@ def test_resolve_ops_scales_magnitudes_with_strength():
     full = aug_cfg(1.0, image=IMAGE_OPS, series=SERIES_OPS)
     for modality in MODALITIES:
         assert dict(resolve_ops(full, modality)) == {
-            name: op.max_magnitude for name, op in OPS.items() if op.modality == modality
+            name: op.max_magnitude
+            for name, op in OPS.items()
+            if op.modality == modality and not op.mixing
         }
 
 
 @pytest.mark.parametrize("path", sorted(CONF_AUG.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_aug_configs_resolve(path):
     cfg = OmegaConf.load(path)
-    for modality in MODALITIES:
+    if OmegaConf.is_missing(cfg, "ops") or "target" in cfg.keys():  # the user must fill in
+        with pytest.raises(ConfigError, match=r"aug.(ops|target) is not set"):
+            resolve_ops(cfg, "image")
+        return
+    modalities = MODALITIES
+    if OmegaConf.is_list(cfg.ops) and len(cfg.ops):  # a single-modality list
+        modalities = {OPS[op if isinstance(op, str) else op.name].modality for op in cfg.ops}
+    elif cfg.get("idg"):
+        modalities = ("image",)
+    for modality in modalities:
         pairs = resolve_ops(cfg, modality)
         assert all(magnitude > 0 for _, magnitude in pairs)
-        assert (build_augmentation(cfg, modality, seed=0) is None) == (not pairs)
+        per_sample = [n for n, _ in pairs if n not in OPS or not OPS[n].mixing]
+        assert (build_augmentation(cfg, modality, seed=0) is None) == (not per_sample)
 
 
 @pytest.mark.parametrize("modality", MODALITIES)
@@ -123,20 +137,20 @@ def test_build_augmentation_is_a_named_sequential_with_one_layer_per_op():
     assert isinstance(aug, keras.Sequential)
     assert aug.name == "augmentation"
     assert [layer.name for layer in aug.layers] == IMAGE_OPS
-    assert [layer.seed for layer in aug.layers] == [3, 4, 5, 6]
+    assert [layer.seed for layer in aug.layers] == list(range(3, 3 + len(IMAGE_OPS)))
 
 
 # --- properties every op must have --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("name", PER_SAMPLE)
 def test_op_is_identity_when_not_training(name, data):
     x = data[OPS[name].modality]
     aug = build_augmentation(single_op(name, 1.0), OPS[name].modality, seed=0)
     np.testing.assert_array_equal(run(aug, x, training=False), x)
 
 
-@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("name", PER_SAMPLE)
 def test_op_keeps_shape_dtype_and_image_range(name, data):
     x = data[OPS[name].modality]
     aug = build_augmentation(single_op(name, 1.0), OPS[name].modality, seed=0)
@@ -149,7 +163,7 @@ def test_op_keeps_shape_dtype_and_image_range(name, data):
     assert not np.array_equal(y, x)
 
 
-@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("name", PER_SAMPLE)
 def test_op_same_seed_same_output_different_seed_different_output(name, data):
     x = data[OPS[name].modality]
     cfg, modality = single_op(name, 1.0), OPS[name].modality
@@ -157,10 +171,12 @@ def test_op_same_seed_same_output_different_seed_different_output(name, data):
     again = run(build_augmentation(cfg, modality, seed=0), x)
     other = run(build_augmentation(cfg, modality, seed=1), x)
     np.testing.assert_array_equal(first, again)
-    assert not np.array_equal(first, other)
+    # a fixed-sigma blur draws nothing; a full-angle univariate rotation flips every series
+    if name not in ("blur", "channel_rotation"):
+        assert not np.array_equal(first, other)
 
 
-@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("name", PER_SAMPLE)
 def test_op_change_grows_with_strength(name, data):
     x = data[OPS[name].modality]
     changes = [
@@ -200,7 +216,8 @@ def test_series_ops_keep_padding_exactly_zero(name, vowels):
     assert np.all(y[padded] == 0.0)
     assert not np.signbit(y[padded]).any()  # +0.0, not -0.0
     real = ~padded[..., None] & (vowels != 0)
-    assert np.all(y[real] != vowels[real])
+    # resampling ops keep the end points, permutation may leave a segment in place
+    assert np.mean(y[real] != vowels[real]) > 0.5
 
 
 def test_jitter_noise_std_matches_stddev(gunpoint):
@@ -360,7 +377,7 @@ def test_building_augmentation_leaves_global_rng_untouched():
         (aug_cfg("strong"), "image", r"aug\.strength='strong' is not a number; accepted"),
         (aug_cfg(True), "image", r"aug\.strength=True is not a number"),
         (aug_cfg(0.5), "audio", r"modality 'audio' .*accepted: image, series"),
-        (aug_cfg(0.5, ["blur"]), "image", r"unknown aug op 'blur'.*accepted: flip, rotation"),
+        (aug_cfg(0.5, ["warp"]), "image", r"unknown aug op 'warp'.*accepted: flip, rotation"),
         (
             aug_cfg(0.5, ["jitter"]),
             "image",

@@ -84,6 +84,7 @@ def test_digits_run_records_config_metrics_and_artifacts(make_cfg, tmp_path):
         "model_summary.txt",
         "learning_curves.png",
         "confusion_matrix.png",
+        "augmentation_preview.png",
     } <= artifacts
     run_uri = f"runs:/{found.info.run_id}"
     logged = yaml.safe_load(mlflow.artifacts.load_text(f"{run_uri}/config.yaml"))

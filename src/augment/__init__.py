@@ -1,38 +1,53 @@
 """Data augmentation: the op/strength table and the Keras layers built from an aug config.
 
 `OPS` is the single source of truth for what each op does and how hard it pushes: an op's
-magnitude is `aug.strength` (0..1) times its magnitude at strength 1. `build_augmentation` turns
-a config (conf/aug/*.yaml) into a `keras.Sequential` that sits at the front of the model, so it
-runs only in training. Add an op by adding an `Op` to `OPS`.
+magnitude is `aug.strength` (0..1) times its magnitude at strength 1, unless an entry of
+`aug.ops` gives its own `magnitude`. `plan` turns a config (conf/aug/*.yaml) into the layers that
+augment training batches, in the model (`aug.placement=model`) or in the tf.data pipeline
+(`dataset`); batch-mixing ops (mixup, cutmix) always run in the pipeline, since they mix labels.
+Add an op by adding an `Op` to `OPS`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import keras
+from omegaconf import OmegaConf
 
-from src.augment.layers import Jitter, RandomApply, Scaling
+from src.augment import image
+from src.augment.idg import idg_layers
+from src.augment.layers import (
+    BrightnessScale,
+    ChannelShift,
+    Jitter,
+    RandomApply,
+    Scaling,
+    TrainingOnly,
+)
+from src.augment.series import (
+    ChannelRotation,
+    MagnitudeWarp,
+    Permutation,
+    TimeWarp,
+    WindowSlice,
+    WindowWarp,
+)
 from src.errors import ConfigError
 
 __all__ = [
-    "FILL_MODES",
-    "MODALITIES",
-    "OPS",
-    "Jitter",
-    "Op",
-    "RandomApply",
-    "Scaling",
-    "build_augmentation",
-    "resolve_ops",
-    "strength_table",
-]
+    "FILL_MODES", "MODALITIES", "OPS", "PLACEMENTS", "BrightnessScale", "ChannelShift", "Jitter",
+    "Op", "RandomApply", "Scaling", "TrainingOnly", "build_augmentation", "build_mixing",
+    "placement", "resolve_ops", "strength_table",
+]  # fmt: skip
 
 MODALITIES: tuple[str, ...] = ("image", "series")
 FILL_MODES: tuple[str, ...] = ("constant", "reflect", "wrap", "nearest")
+PLACEMENTS: tuple[str, ...] = ("model", "dataset")
 
 # Keras's RandomFlip flips an image with probability 0.5; RandomApply scales that down.
 _KERAS_FLIP_PROBABILITY = 0.5
@@ -47,12 +62,14 @@ class Op:
         max_magnitude: the op's magnitude at strength 1 (magnitude = strength * max_magnitude).
         meaning: what the magnitude measures, for docs and run logs.
         build: (magnitude > 0, seed, aug config) -> a seeded Keras layer.
+        mixing: the op mixes samples and their labels (soft labels), so it runs in tf.data.
     """
 
     modality: str
     max_magnitude: float
     meaning: str
     build: Callable[[float, int, Any], keras.layers.Layer]
+    mixing: bool = False
 
 
 def _flip(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
@@ -75,12 +92,12 @@ def _contrast(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
     return keras.layers.RandomContrast(magnitude, value_range=(0, 1), seed=seed, name="contrast")
 
 
-def _jitter(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
-    return Jitter(magnitude, seed=seed, name="jitter")
+def _series_layer(cls: type) -> Callable[[float, int, Any], keras.layers.Layer]:
+    return lambda magnitude, seed, aug_cfg: cls(magnitude, seed=seed)
 
 
-def _scaling(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
-    return Scaling(magnitude, seed=seed, name="scaling")
+def _image_op(builder: Callable) -> Callable[[float, int, Any], keras.layers.Layer]:
+    return lambda magnitude, seed, aug_cfg: builder(magnitude, seed, _fill_mode(aug_cfg))
 
 
 OPS: dict[str, Op] = {
@@ -90,13 +107,44 @@ OPS: dict[str, Op] = {
     ),
     "zoom": Op("image", 0.5, "max zoom in/out as a fraction of image size", _zoom),
     "contrast": Op("image", 0.9, "max contrast factor change (factor in [1-m, 1+m])", _contrast),
+    **{
+        name: Op("image", top, meaning, _image_op(build), mixing=name in image.MIXING)
+        for name, (top, meaning, build) in image.IMAGE_OPS.items()
+    },
     "jitter": Op(
-        "series", 0.5, "std of additive Gaussian noise (series are z-normalised)", _jitter
+        "series", 0.5, "std of additive Gaussian noise (series are z-normalised)",
+        _series_layer(Jitter),
     ),
     "scaling": Op(
-        "series", 0.5, "std of a multiplicative factor ~ N(1, σ) per series and channel", _scaling
+        "series", 0.5, "std of a multiplicative factor ~ N(1, σ) per series and channel",
+        _series_layer(Scaling),
     ),
-}
+    "magnitude_warp": Op(
+        "series", 0.5, "std of the smooth random curve (knots ~ N(1, σ)) multiplying the series",
+        _series_layer(MagnitudeWarp),
+    ),
+    "time_warp": Op(
+        "series", 0.5, "std of the smooth random speed curve (knots ~ N(1, σ)) resampling time",
+        _series_layer(TimeWarp),
+    ),
+    "window_slice": Op(
+        "series", 0.5, "fraction of the series cut away before the rest is stretched back",
+        _series_layer(WindowSlice),
+    ),
+    "window_warp": Op(
+        "series", 0.5, "fraction of the series in the window sped up or slowed down (x0.5 or x2)",
+        _series_layer(WindowWarp),
+    ),
+    "permutation": Op(
+        "series", 8.0, "max number of segments whose order is shuffled (1 = unchanged)",
+        _series_layer(Permutation),
+    ),
+    "channel_rotation": Op(
+        "series", 3.141592653589793,
+        "max rotation angle (radians) mixing channels; univariate: sign flip with p = angle/π",
+        _series_layer(ChannelRotation),
+    ),
+}  # fmt: skip
 
 
 def strength_table() -> str:
@@ -138,59 +186,95 @@ def _fill_mode(aug_cfg: Any) -> str:
     return fill_mode
 
 
-def _op_lists(aug_cfg: Any, modality: str) -> dict[str, list[str]]:
-    """aug.ops as {modality: [op names]}, every name checked against OPS and its list's modality.
+def placement(aug_cfg: Any) -> str:
+    """Where the per-sample ops run: `model` (front layers) or `dataset` (tf.data map)."""
+    where = aug_cfg.get("placement", "model")
+    if where not in PLACEMENTS:
+        raise ConfigError(
+            f"aug.placement={where!r} is not supported; accepted: {', '.join(PLACEMENTS)}"
+        )
+    return where
 
-    `modality` is the dataset's, so an op misplaced in its list is reported in the data's terms.
-    """
-    ops = aug_cfg.get("ops")
-    if not isinstance(ops, Mapping):
+
+@dataclass(frozen=True)
+class Entry:
+    """One resolved item of `aug.ops`: an op at a magnitude, or a user's own augmentation."""
+
+    name: str
+    magnitude: float
+    build: Callable[[int], keras.layers.Layer]  # seed -> layer
+    mixing: bool = False
+
+
+def _user_entry(item: Any, where: str, strength: float) -> Entry:
+    """`target: dotted.path` (+ `kwargs`): a Keras layer class or a batch function."""
+    from hydra.utils import get_object
+
+    if OmegaConf.is_config(item) and OmegaConf.is_missing(item, "target"):
         raise ConfigError(
-            f"aug.ops={ops!r} is not a mapping; accepted: aug.ops.image and aug.ops.series, "
-            "each a list of op names (may be empty)"
+            f"{where}.target is not set; accepted: the dotted path of a Keras layer class or "
+            "of a function batch -> batch, e.g. aug.target=mypackage.augment.random_brightness"
         )
-    extra = [key for key in ops if key not in MODALITIES]
-    if extra:
+    target = item["target"]
+    try:
+        obj = get_object(target)
+    except Exception as err:
         raise ConfigError(
-            f"aug.ops has unknown key {extra[0]!r}; accepted keys: {', '.join(MODALITIES)}"
+            f"{where}.target={target!r} cannot be imported ({type(err).__name__}); accepted: "
+            "the dotted path of a Keras layer class or of a function batch -> batch"
+        ) from None
+    kwargs = dict(item.get("kwargs") or {})
+    if isinstance(obj, type) and issubclass(obj, keras.layers.Layer):
+
+        def build(seed: int) -> keras.layers.Layer:
+            takes_seed = "seed" in inspect.signature(obj).parameters
+            return obj(**kwargs, **({"seed": seed} if takes_seed and "seed" not in kwargs else {}))
+
+    elif callable(obj) and not isinstance(obj, type):
+
+        def build(seed: int) -> keras.layers.Layer:
+            return TrainingOnly(target)
+
+    else:
+        raise ConfigError(
+            f"{where}.target={target!r} is a {type(obj).__name__}; accepted: a Keras layer class "
+            "or a function batch -> batch"
         )
-    lists: dict[str, list[str]] = {}
-    for key in MODALITIES:
-        names = ops.get(key)
-        if not isinstance(names, Sequence) or isinstance(names, str):
+    return Entry(target, strength, build)
+
+
+def _entry(item: Any, key: str, modality: str, strength: float, aug_cfg: Any) -> Entry:
+    where = f"aug.ops.{key}" if key else "aug.ops"
+    if isinstance(item, Mapping) and "target" in item:
+        return _user_entry(item, where, strength)
+    name = item.get("name") if isinstance(item, Mapping) else item
+    if not isinstance(name, str) or name not in OPS:
+        raise ConfigError(f"unknown aug op {name!r} in {where}; accepted: {_names()}")
+    op = OPS[name]
+    if op.modality != modality and key in ("", modality):
+        listed = f" (listed in {where}; {modality} ops: {_names(modality)})" if key else ""
+        raise ConfigError(
+            f"aug op {name!r} works on {op.modality} data, but the dataset is {modality}{listed}"
+        )
+    if key and op.modality != key:
+        raise ConfigError(
+            f"aug op {name!r} works on {op.modality} data, but is listed in {where}; "
+            f"accepted there: {_names(key)}"
+        )
+    magnitude = strength * op.max_magnitude
+    if isinstance(item, Mapping) and item.get("magnitude") is not None:
+        own = item["magnitude"]
+        if not isinstance(own, Real) or isinstance(own, bool) or own < 0:
             raise ConfigError(
-                f"aug.ops.{key}={names!r} is not a list; accepted: a list of {key} op names "
-                f"({_names(key)}), possibly empty"
+                f"{where} op {name!r} has magnitude={own!r}; accepted: a number >= 0 "
+                f"({op.meaning}; {op.max_magnitude:g} at strength 1)"
             )
-        seen: set[str] = set()
-        for name in names:
-            if not isinstance(name, str) or name not in OPS:
-                raise ConfigError(f"unknown aug op {name!r} in aug.ops.{key}; accepted: {_names()}")
-            if OPS[name].modality != key and key == modality:
-                raise ConfigError(
-                    f"aug op {name!r} works on {OPS[name].modality} data, but the dataset is "
-                    f"{modality} (listed in aug.ops.{key}; {key} ops: {_names(key)})"
-                )
-            if OPS[name].modality != key:
-                raise ConfigError(
-                    f"aug op {name!r} works on {OPS[name].modality} data, but is listed in "
-                    f"aug.ops.{key}; accepted there: {_names(key)}"
-                )
-            if name in seen:
-                raise ConfigError(
-                    f"aug op {name!r} is listed twice in aug.ops.{key}; accepted: each op once"
-                )
-            seen.add(name)
-        lists[key] = list(names)
-    return lists
+        magnitude = float(own) * (strength > 0)  # strength 0 is always the identity
+    return Entry(name, magnitude, lambda seed: op.build(magnitude, seed, aug_cfg), op.mixing)
 
 
-def resolve_ops(aug_cfg: Any, modality: str) -> list[tuple[str, float]]:
-    """(op name, magnitude) pairs the config applies to this modality; magnitude-0 ops dropped.
-
-    The whole config is validated (strength, fill_mode, both op lists), so a bad config fails
-    on any dataset, before training starts.
-    """
+def _entries(aug_cfg: Any, modality: str) -> list[Entry]:
+    """Every item of the config that applies to this modality, checked; all others checked too."""
     if modality not in MODALITIES:
         raise ConfigError(
             f"data modality {modality!r} is not supported by augmentation; "
@@ -198,23 +282,97 @@ def resolve_ops(aug_cfg: Any, modality: str) -> list[tuple[str, float]]:
         )
     strength = _strength(aug_cfg)
     _fill_mode(aug_cfg)
-    lists = _op_lists(aug_cfg, modality)
-    pairs = [(name, strength * OPS[name].max_magnitude) for name in lists[modality]]
-    return [(name, magnitude) for name, magnitude in pairs if magnitude > 0]
+    placement(aug_cfg)
+    if OmegaConf.is_config(aug_cfg) and OmegaConf.is_missing(aug_cfg, "ops"):
+        raise ConfigError(
+            f"aug.ops is not set; accepted: a list of ops for the data's modality "
+            f"({_names(modality)}), e.g. aug.ops=[rotation,{{name:zoom,magnitude:0.1}}]"
+        )
+    ops = aug_cfg.get("ops")
+    if isinstance(ops, Sequence) and not isinstance(ops, str):
+        lists = {"": list(ops)}
+    elif isinstance(ops, Mapping):
+        extra = [key for key in ops if key not in MODALITIES]
+        if extra:
+            raise ConfigError(
+                f"aug.ops has unknown key {extra[0]!r}; accepted keys: {', '.join(MODALITIES)}"
+            )
+        lists = {key: ops.get(key) for key in MODALITIES}
+    else:
+        raise ConfigError(
+            f"aug.ops={ops!r} is not supported; accepted: a list of ops for the dataset's "
+            "modality, or aug.ops.image and aug.ops.series lists"
+        )
+    found: dict[str, list[Entry]] = {}
+    for key, items in lists.items():
+        if not isinstance(items, Sequence) or isinstance(items, str):
+            raise ConfigError(
+                f"aug.ops.{key}={items!r} is not a list; accepted: a list of {key} op names "
+                f"({_names(key)}), possibly empty"
+            )
+        entries = [_entry(item, key, modality, strength, aug_cfg) for item in items]
+        names = [e.name for e in entries]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice:
+            where = f"aug.ops.{key}" if key else "aug.ops"
+            raise ConfigError(
+                f"aug op {twice!r} is listed twice in {where}; accepted: each op once"
+            )
+        found[key] = entries
+    entries = found.get("", found.get(modality, []))
+    if "target" in aug_cfg.keys():  # keys(): a DictConfig hides a missing "???" from `in`
+        entries.append(_user_entry(aug_cfg, "aug", strength))
+    if aug_cfg.get("idg"):
+        idg = aug_cfg.idg
+        idg = OmegaConf.to_container(idg) if OmegaConf.is_config(idg) else dict(idg)
+        if modality != "image":
+            raise ConfigError(
+                f"aug.idg (ImageDataGenerator keywords) works on image data, but the dataset "
+                f"is {modality}; accepted for {modality}: aug.ops with {_names(modality)}"
+            )
+        if idg_layers(idg, strength, 0):  # checked now, built seeded later
+            entries.append(
+                Entry("idg", strength, lambda seed: keras.Sequential(
+                    idg_layers(idg, strength, seed), name="idg"))
+            )  # fmt: skip
+    return [e for e in entries if e.magnitude > 0]
+
+
+def resolve_ops(aug_cfg: Any, modality: str) -> list[tuple[str, float]]:
+    """(op name, magnitude) pairs the config applies to this modality; magnitude-0 ops dropped.
+
+    The whole config is validated (strength, fill_mode, placement, op lists), so a bad config
+    fails on any dataset, before training starts.
+    """
+    return [(e.name, e.magnitude) for e in _entries(aug_cfg, modality)]
+
+
+def _check_seed(seed: Any) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"seed={seed!r} is not an integer; accepted: an integer such as 0")
 
 
 def build_augmentation(aug_cfg: Any, modality: str, seed: int) -> keras.Sequential | None:
-    """A `keras.Sequential(name="augmentation")` of the resolved ops, or None when nothing applies.
+    """A `keras.Sequential(name="augmentation")` of the per-sample ops, or None when none apply.
 
     Layer i gets the explicit seed `seed + i`, so building never draws from Keras's global RNG:
-    models built with and without augmentation get identical initial weights.
+    models built with and without augmentation get identical initial weights. Mixing ops are
+    left out: `build_mixing` builds them.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"seed={seed!r} is not an integer; accepted: an integer such as 0")
-    pairs = resolve_ops(aug_cfg, modality)
-    if not pairs:
+    _check_seed(seed)
+    entries = [e for e in _entries(aug_cfg, modality) if not e.mixing]
+    if not entries:
         return None
-    layers = [
-        OPS[name].build(magnitude, seed + i, aug_cfg) for i, (name, magnitude) in enumerate(pairs)
-    ]
-    return keras.Sequential(layers, name="augmentation")
+    return keras.Sequential([e.build(seed + i) for i, e in enumerate(entries)], name="augmentation")
+
+
+def build_mixing(aug_cfg: Any, modality: str, seed: int) -> keras.layers.Layer | None:
+    """The batch-mixing op (mixup or cutmix) of the config, or None."""
+    _check_seed(seed)
+    mixing = [e for e in _entries(aug_cfg, modality) if e.mixing]
+    if len(mixing) > 1:
+        raise ConfigError(
+            f"aug.ops has {len(mixing)} batch-mixing ops ({', '.join(e.name for e in mixing)}); "
+            f"accepted: at most one of {', '.join(image.MIXING)}"
+        )
+    return mixing[0].build(seed + 1000) if mixing else None

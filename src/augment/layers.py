@@ -206,3 +206,206 @@ class RandomApply(keras.layers.Layer):
         config = dict(config)
         config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class BrightnessScale(keras.layers.Layer):
+    """Multiply each image by a random brightness factor, as `ImageDataGenerator(brightness_range)`.
+
+    Keras's `RandomBrightness` adds an offset; ImageDataGenerator multiplies (PIL's
+    `ImageEnhance.Brightness`), so its recipes need this layer to be reproduced.
+
+    Args:
+        lower: Float >= 0, smallest factor (1 = unchanged).
+        upper: Float >= lower, largest factor.
+        value_range: The images' value range; results are clipped to it.
+        seed: Integer or None, seed of the layer's random stream.
+        **kwargs: Base layer keyword arguments.
+    """
+
+    def __init__(
+        self,
+        lower: float,
+        upper: float,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_real("lower", lower, 0.0, math.inf)
+        _check_real("upper", upper, lower, math.inf)
+        _check_seed(seed)
+        self.lower, self.upper, self.seed = lower, upper, seed
+        self.value_range = tuple(value_range)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._build_at_init()
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training or self.lower == self.upper == 1.0:
+            return inputs
+        shape = ops.shape(inputs)
+        factor = keras.random.uniform(
+            (shape[0],) + (1,) * (len(shape) - 1),
+            minval=self.lower,
+            maxval=self.upper,
+            dtype=self.compute_dtype,
+            seed=self.seed_generator,
+        )
+        return ops.clip(inputs * factor, *self.value_range)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        base_config = super().get_config()
+        config = {
+            "lower": self.lower,
+            "upper": self.upper,
+            "value_range": list(self.value_range),
+            "seed": self.seed,
+        }
+        return {**base_config, **config}
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class ChannelShift(keras.layers.Layer):
+    """Add one random offset to every channel, as `ImageDataGenerator(channel_shift_range)`.
+
+    The result is clipped to the image's own minimum and maximum, as ImageDataGenerator does.
+
+    Args:
+        intensity: Float >= 0, the offset is drawn from [-intensity, intensity], in the units of
+            the images (ImageDataGenerator's range in 0..255 units divided by 255 for [0, 1] data).
+        seed: Integer or None, seed of the layer's random stream.
+        **kwargs: Base layer keyword arguments.
+    """
+
+    def __init__(self, intensity: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_real("intensity", intensity, 0.0, math.inf)
+        _check_seed(seed)
+        self.intensity, self.seed = intensity, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._build_at_init()
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training or self.intensity == 0:
+            return inputs
+        shape = ops.shape(inputs)
+        per_image = (shape[0],) + (1,) * (len(shape) - 1)
+        shift = keras.random.uniform(
+            per_image,
+            minval=-self.intensity,
+            maxval=self.intensity,
+            dtype=self.compute_dtype,
+            seed=self.seed_generator,
+        )
+        axes = tuple(range(1, len(shape)))
+        low = ops.min(inputs, axis=axes, keepdims=True)
+        high = ops.max(inputs, axis=axes, keepdims=True)
+        return ops.minimum(ops.maximum(inputs + shift, low), high)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        base_config = super().get_config()
+        return {**base_config, "intensity": self.intensity, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class TrainingOnly(keras.layers.Layer):
+    """A user's augmentation function, applied in training only.
+
+    The classic `keras.layers.Lambda(lambda x: tf.image.random_brightness(x, 0.2))` runs at
+    inference too; this wrapper makes the same function an augmentation: identity when
+    `training=False`.
+
+    Args:
+        function: Dotted path of a function from a batch to a batch of the same shape,
+            e.g. "mypackage.augment.random_brightness".
+        **kwargs: Base layer keyword arguments.
+    """
+
+    def __init__(self, function: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from hydra.utils import get_method
+
+        self.function = function
+        self._fn = get_method(function)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        return self._fn(inputs) if training else inputs
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "function": self.function}
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class CenteredShear(keras.layers.Layer):
+    """Shear about the image centre by an angle in degrees, as `ImageDataGenerator(shear_range)`.
+
+    Keras's `RandomShear` shears about the top-left corner, which moves far pixels more; this
+    layer draws the angle uniformly in [-max_degrees, max_degrees] and applies
+    ImageDataGenerator's own matrix (rows move by sin(angle) x column, columns scale by cos).
+
+    Args:
+        max_degrees: Float in [0, 90), the largest shear angle in degrees.
+        fill_mode: "constant", "nearest", "reflect" or "wrap", for points outside the image.
+        fill_value: Float, the value of "constant" filling.
+        seed: Integer or None, seed of the layer's random stream.
+        **kwargs: Base layer keyword arguments.
+    """
+
+    def __init__(
+        self,
+        max_degrees: float,
+        fill_mode: str = "nearest",
+        fill_value: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_real("max_degrees", max_degrees, 0.0, 89.999)
+        _check_seed(seed)
+        self.max_degrees, self.fill_mode, self.fill_value = max_degrees, fill_mode, fill_value
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._build_at_init()
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training or self.max_degrees == 0:
+            return inputs
+        shape = ops.shape(inputs)
+        limit = math.radians(self.max_degrees)
+        angle = keras.random.uniform(
+            (shape[0],), -limit, limit, dtype="float32", seed=self.seed_generator
+        )
+        sin, cos = ops.sin(angle), ops.cos(angle)
+        cx = ops.cast(shape[2], "float32") / 2 - 0.5
+        zero, one = ops.zeros_like(angle), ops.ones_like(angle)
+        # output (x, y) -> input (cos x + (1 - cos) cx, y - sin x + sin cx)
+        transform = ops.stack([cos, zero, (1 - cos) * cx, -sin, one, sin * cx, zero, zero], axis=1)
+        out = ops.image.affine_transform(
+            ops.cast(inputs, "float32"),
+            transform,
+            interpolation="bilinear",
+            fill_mode=self.fill_mode,
+            fill_value=self.fill_value,
+        )
+        return ops.cast(out, inputs.dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = {
+            "max_degrees": self.max_degrees,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,141 @@
+"""What an augmentation does to real data: originals next to their augmented versions.
+
+A run logs this figure so that a strength can be judged by eye: a digit that no longer reads as
+a digit, or a series whose shape is gone, explains a drop in accuracy better than a number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = ["preview_figure"]
+
+MODALITIES: tuple[str, ...] = ("image", "series")
+_IMAGES_PER_ROW = 8
+_SERIES_PER_ROW = 4
+# matplotlib's default cycle without its grey (C7), which would read as an original
+_COLOURS = tuple(f"C{i}" for i in range(10) if i != 7)
+
+
+def preview_figure(
+    x: np.ndarray,
+    augment: Callable[[np.ndarray], np.ndarray],
+    modality: str,
+    title: str,
+    n: int = 8,
+) -> Figure:
+    """A figure of the first `n` samples of `x` and `augment` applied to them.
+
+    Args:
+        x: A batch: images `(batch, H, W, C)` in [0, 1] with C = 1 or 3, or series
+            `(batch, time, channels)` zero-padded at the end.
+        augment: A function from a batch to an augmented batch of the same shape, e.g.
+            `lambda b: layer(b, training=True)`; called once, on the first `n` samples.
+        modality: "image" (rows "original" / "augmented", up to 8 images per row) or "series"
+            (one panel per sample: original in thin grey, augmented in colour, padding not drawn).
+        title: The figure's suptitle, e.g. "digits / heavy / strength 0.8".
+        n: How many samples to show (fewer if `x` has fewer).
+    """
+    if modality not in MODALITIES:
+        raise ValueError(
+            f"modality={modality!r} is not supported; accepted: {', '.join(MODALITIES)}"
+        )
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n={n!r} is not supported; accepted: an integer >= 1")
+    x = np.asarray(x)
+    rank = 4 if modality == "image" else 3
+    if x.ndim != rank or len(x) == 0:
+        layout = "(batch, H, W, C)" if modality == "image" else "(batch, time, channels)"
+        raise ValueError(
+            f"{modality} preview got an array of shape {x.shape}; accepted: a non-empty {layout}"
+        )
+    if modality == "image" and x.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"image preview got {x.shape[-1]} channels (shape {x.shape}); accepted: 1 or 3"
+        )
+    originals = x[:n]
+    augmented = np.asarray(augment(originals))
+    if augmented.shape != originals.shape:
+        raise ValueError(
+            f"augment returned shape {augmented.shape} for a batch of shape {originals.shape}; "
+            "accepted: a function returning a batch of the same shape"
+        )
+    if modality == "image":
+        fig = _image_grid(originals, augmented)
+    else:
+        fig = _series_panels(originals, augmented)
+    fig.suptitle(title)
+    return fig
+
+
+def _image_grid(originals: np.ndarray, augmented: np.ndarray) -> Figure:
+    """Groups of two rows, "original" over "augmented", up to 8 images per row."""
+    k = len(originals)
+    cols = min(k, _IMAGES_PER_ROW)
+    groups = math.ceil(k / cols)
+    fig = plt.figure(figsize=(1.3 * cols + 0.6, 2.7 * groups + 0.5), constrained_layout=True)
+    grid = fig.add_gridspec(2 * groups, cols)
+    for i in range(k):
+        group, col = divmod(i, cols)
+        for row, (label, batch) in enumerate((("original", originals), ("augmented", augmented))):
+            ax = fig.add_subplot(grid[2 * group + row, col])
+            image = np.clip(batch[i], 0.0, 1.0)
+            if image.shape[-1] == 1:
+                ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+            else:
+                ax.imshow(image)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(label)
+    return fig
+
+
+def _valid_length(series: np.ndarray) -> int:
+    """Number of steps before the end padding (trailing steps whose channels are all 0)."""
+    real = np.flatnonzero(np.any(series != 0, axis=-1))
+    return int(real[-1]) + 1 if len(real) else 0
+
+
+def _series_panels(originals: np.ndarray, augmented: np.ndarray) -> Figure:
+    """One panel per series: every channel, original thin grey, augmented coloured on top."""
+    k = len(originals)
+    cols = min(k, _SERIES_PER_ROW)
+    rows = math.ceil(k / cols)
+    fig = plt.figure(figsize=(3.2 * cols, 2.2 * rows + 0.5), constrained_layout=True)
+    grid = fig.add_gridspec(rows, cols)
+    for i in range(k):
+        ax = fig.add_subplot(grid[divmod(i, cols)])
+        length = _valid_length(originals[i])
+        steps = np.arange(length)
+        for c in range(originals.shape[-1]):
+            first = c == 0
+            colour = _COLOURS[c % len(_COLOURS)]
+            ax.plot(
+                steps,
+                originals[i, :length, c],
+                color="0.6",
+                linewidth=0.8,
+                label="original" if first else None,
+            )
+            ax.plot(
+                steps,
+                augmented[i, :length, c],
+                color=colour,
+                linewidth=1.2,
+                label="augmented" if first else None,
+            )
+        ax.set_title(f"sample {i} ({length} steps)", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        if i == 0:
+            ax.legend(fontsize="x-small")
+    return fig

@@ -1,0 +1,197 @@
+"""The augmentation preview on real data: digits and photo crops, GunPoint, JapaneseVowels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import tensorflow as tf
+from aeon.datasets import load_classification
+from matplotlib.image import AxesImage
+from sklearn.datasets import load_digits, load_sample_images
+
+from src.augment.image import IMAGE_OPS
+from src.augment.layers import Jitter
+from src.augment.preview import preview_figure
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def close_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    """20 digits images, (20, 8, 8, 1) float32 in [0, 1]."""
+    return (load_digits().images[:20].reshape(-1, 8, 8, 1) / 16.0).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def photos() -> np.ndarray:
+    """6 real 32x32 RGB crops of scikit-learn's sample photos, float32 in [0, 1]."""
+    crops = [
+        photo[:256, c : c + 256] for photo in load_sample_images().images for c in (0, 192, 384)
+    ]
+    x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (32, 32)).numpy()
+    return np.clip(x, 0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def gunpoint() -> np.ndarray:
+    """GunPoint train, (50, 150, 1) float32."""
+    X, _ = load_classification("GunPoint", split="train")
+    return np.transpose(X, (0, 2, 1)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def vowels() -> np.ndarray:
+    """JapaneseVowels train, variable length, zero-padded at the end: (270, 26, 12) float32."""
+    X, _ = load_classification("JapaneseVowels", split="train")
+    return keras.utils.pad_sequences([x.T for x in X], padding="post", dtype="float32")
+
+
+class Recorder:
+    """An augment function that remembers what it returned, so the plot can be checked."""
+
+    def __init__(self, layer: keras.layers.Layer) -> None:
+        self.layer = layer
+        self.returned: np.ndarray | None = None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.returned = keras.ops.convert_to_numpy(self.layer(batch, training=True))
+        return self.returned
+
+
+def image_op(name: str, seed: int = 0) -> Recorder:
+    top, _, builder = IMAGE_OPS[name]
+    return Recorder(builder(top, seed, "constant"))
+
+
+def axes_images(fig) -> list[AxesImage]:
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert all(len(ax.get_images()) == 1 for ax in fig.axes)
+    return images
+
+
+def assert_png(fig, path) -> None:
+    fig.savefig(path)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def test_image_preview_rows_are_originals_and_what_augment_returned(digits, tmp_path):
+    augment = image_op("noise")
+    fig = preview_figure(digits, augment, "image", "digits / heavy / strength 0.8", n=8)
+    assert len(fig.axes) == 16
+    images = axes_images(fig)
+    assert augment.returned is not None and augment.returned.shape == (8, 8, 8, 1)
+    # the grid is filled column by column: axes 2i and 2i + 1 are image i, original then augmented
+    originals, augmented = images[0::2], images[1::2]
+    for i in range(8):
+        np.testing.assert_array_equal(np.asarray(originals[i].get_array()), digits[i, ..., 0])
+        np.testing.assert_array_equal(
+            np.asarray(augmented[i].get_array()), np.clip(augment.returned[i, ..., 0], 0, 1)
+        )
+        assert originals[i].get_cmap().name == "gray"
+        assert originals[i].get_clim() == (0.0, 1.0)
+    assert not np.array_equal(augment.returned, digits[:8])
+    assert fig.axes[0].get_ylabel() == "original"
+    assert fig.axes[1].get_ylabel() == "augmented"
+    assert all(not ax.get_xticks().size and not ax.get_yticks().size for ax in fig.axes)
+    assert "digits / heavy / strength 0.8" in fig.get_suptitle()
+    assert_png(fig, tmp_path / "digits.png")
+
+
+def test_image_preview_of_rgb_photos_clips_to_unit_range(photos, tmp_path):
+    augment = image_op("brightness", seed=1)
+    fig = preview_figure(photos, augment, "image", "photos / brightness / strength 1", n=4)
+    assert len(fig.axes) == 8
+    images = axes_images(fig)
+    for i in range(4):
+        shown = np.asarray(images[2 * i + 1].get_array())
+        assert shown.shape == (32, 32, 3)
+        np.testing.assert_array_equal(shown, np.clip(augment.returned[i], 0, 1))
+        np.testing.assert_array_equal(np.asarray(images[2 * i].get_array()), photos[i])
+    assert "strength 1" in fig.get_suptitle()
+    assert_png(fig, tmp_path / "photos.png")
+
+
+@pytest.mark.parametrize(("n", "shown", "groups"), [(12, 12, 2), (20, 20, 3), (50, 20, 3)])
+def test_image_preview_wraps_into_groups_of_two_rows(n, shown, groups, digits):
+    augment = image_op("translation")
+    fig = preview_figure(digits, augment, "image", "digits", n=n)
+    assert len(fig.axes) == 2 * shown  # no empty axes, at most as many images as given
+    assert augment.returned.shape[0] == shown
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels == ["original", "augmented"] * groups
+    images = axes_images(fig)
+    np.testing.assert_array_equal(
+        np.asarray(images[-1].get_array()), np.clip(augment.returned[-1, ..., 0], 0, 1)
+    )
+
+
+# --- series ---------------------------------------------------------------------------------------
+
+
+def test_series_preview_overlays_augmented_on_original(gunpoint, tmp_path):
+    augment = Recorder(Jitter(0.3, seed=0))
+    fig = preview_figure(gunpoint, augment, "series", "GunPoint / jitter / strength 0.6", n=8)
+    assert len(fig.axes) == 8
+    for i, ax in enumerate(fig.axes):
+        original, augmented = ax.get_lines()  # one channel: one grey line, one coloured line
+        np.testing.assert_array_equal(original.get_ydata(), gunpoint[i, :, 0])
+        np.testing.assert_array_equal(augmented.get_ydata(), augment.returned[i, :, 0])
+        np.testing.assert_array_equal(augmented.get_xdata(), np.arange(150))
+        assert original.get_color() == "0.6" and augmented.get_color() != "0.6"
+        assert original.get_linewidth() < augmented.get_linewidth()
+    assert "GunPoint / jitter / strength 0.6" in fig.get_suptitle()
+    assert_png(fig, tmp_path / "gunpoint.png")
+
+
+def test_series_preview_draws_only_unpadded_steps_of_every_channel(vowels, tmp_path):
+    x = vowels[:6]
+    lengths = [int(np.flatnonzero(np.any(s != 0, axis=-1))[-1]) + 1 for s in x]
+    assert min(lengths) < x.shape[1]  # some series really are padded
+    augment = Recorder(Jitter(0.3, seed=0))
+    fig = preview_figure(x, augment, "series", "JapaneseVowels", n=10)
+    assert len(fig.axes) == 6  # as many panels as samples
+    for i, ax in enumerate(fig.axes):
+        lines = ax.get_lines()
+        assert len(lines) == 2 * 12  # every channel, original and augmented
+        for c in range(12):
+            original, augmented = lines[2 * c], lines[2 * c + 1]
+            np.testing.assert_array_equal(original.get_xdata(), np.arange(lengths[i]))
+            np.testing.assert_array_equal(original.get_ydata(), x[i, : lengths[i], c])
+            np.testing.assert_array_equal(
+                augmented.get_ydata(), augment.returned[i, : lengths[i], c]
+            )
+    assert_png(fig, tmp_path / "vowels.png")
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def identity(batch: np.ndarray) -> np.ndarray:
+    return batch
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("audio", identity), r"modality='audio' is not supported; accepted: image, series"),
+        (("series", identity), r"series preview got an array of shape \(20, 8, 8, 1\)"),
+        (("image", lambda b: b[:, :4]), r"augment returned shape \(8, 4, 8, 1\) for a batch"),
+    ],
+)
+def test_preview_rejects_bad_input(args: tuple[str, Callable], match, digits):
+    modality, augment = args
+    with pytest.raises(ValueError, match=match):
+        preview_figure(digits, augment, modality, "digits")
