@@ -145,7 +145,8 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
         )
         if fold.index == 0:
             mlflow.log_text(model_summary(model), "model_summary.txt")
-            log_preview(job, data, plan)
+            # a plan of its own, so the preview draws no random numbers from training's layers
+            log_preview(job, data, Plan.build(job.aug, data.modality, data.n_classes, fold_seed))
         result = fit_and_evaluate(model, data, fold, job.train, fold_seed, plan)
         tracking.log_curves(run_id, f"fold{fold.index}", result.history)
         mlflow.log_metrics({f"fold{fold.index}/final_{k}": v for k, v in result.metrics.items()})

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -96,3 +97,22 @@ def test_single_run_bad_value_is_one_line(tmp_path):
         .splitlines()[-1]
         .startswith("augsweep: error: aug.strength=2 is outside [0, 1]")
     )
+
+
+@pytest.mark.slow
+def test_sweep_of_type_by_strength(tmp_path):
+    done = sweep(tmp_path, "-m", "aug=rotation,shear", "aug.strength=0,1", "data.subset=200",
+                 "train.epochs=1")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient()
+    (parent,), children = runs_by_role(client)
+    grid = sorted((c.data.tags["aug"], c.data.tags["strength"]) for c in children)
+    assert grid == [("rotation", "0"), ("rotation", "1"), ("shear", "0"), ("shear", "1")]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert "augmentation_preview.png" in artifacts
+        summary = mlflow.artifacts.load_text(f"runs:/{child.info.run_id}/model_summary.txt")
+        # strength 0 is no augmentation at all: the same model as the baseline
+        assert ("augmentation" in summary) == (child.data.tags["strength"] == "1")
