@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import keras
 import mlflow
+import numpy as np
 import pytest
+from aeon.datasets import load_classification
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
@@ -40,3 +43,17 @@ def make_cfg() -> Iterator[Callable[..., DictConfig]]:
 
     yield _compose
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def gunpoint() -> np.ndarray:
+    """GunPoint's 50 training series in Keras layout, (50, 150, 1) float32."""
+    x, _ = load_classification("GunPoint", split="train")
+    return np.transpose(x, (0, 2, 1)).astype("float32")
+
+
+@pytest.fixture(scope="session")
+def vowels() -> np.ndarray:
+    """JapaneseVowels' 270 training series, 12 channels, zero-padded at the end to length 26."""
+    x, _ = load_classification("JapaneseVowels", split="train")
+    return keras.utils.pad_sequences([s.T for s in x], padding="post", dtype="float32")

@@ -7,7 +7,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from aeon.datasets import load_classification
 from omegaconf import OmegaConf
 from sklearn.datasets import load_digits
 
@@ -52,20 +51,6 @@ def digits() -> np.ndarray:
     """500 digits images, (500, 8, 8, 1) float32 in [0, 1]."""
     images = load_digits().images[:500]
     return (images.reshape(-1, 8, 8, 1) / 16.0).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def gunpoint() -> np.ndarray:
-    """GunPoint train, (50, 150, 1) float32, z-normalised per series."""
-    X, _ = load_classification("GunPoint", split="train")
-    return np.transpose(X, (0, 2, 1)).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def vowels() -> np.ndarray:
-    """JapaneseVowels train, variable length, zero-padded at the end: (270, 26, 12) float32."""
-    X, _ = load_classification("JapaneseVowels", split="train")
-    return keras.utils.pad_sequences([x.T for x in X], padding="post", dtype="float32")
 
 
 @pytest.fixture(scope="module")

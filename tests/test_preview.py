@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
-from aeon.datasets import load_classification
 from matplotlib.image import AxesImage
 from sklearn.datasets import load_digits, load_sample_images
 
@@ -40,20 +39,6 @@ def photos() -> np.ndarray:
     ]
     x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (32, 32)).numpy()
     return np.clip(x, 0.0, 1.0)
-
-
-@pytest.fixture(scope="module")
-def gunpoint() -> np.ndarray:
-    """GunPoint train, (50, 150, 1) float32."""
-    X, _ = load_classification("GunPoint", split="train")
-    return np.transpose(X, (0, 2, 1)).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def vowels() -> np.ndarray:
-    """JapaneseVowels train, variable length, zero-padded at the end: (270, 26, 12) float32."""
-    X, _ = load_classification("JapaneseVowels", split="train")
-    return keras.utils.pad_sequences([x.T for x in X], padding="post", dtype="float32")
 
 
 class Recorder:

@@ -118,15 +118,8 @@ def _uniform(layer: _SeriesOp, shape: Any, low: float = 0.0, high: float = 1.0) 
     return keras.random.uniform(shape, minval=low, maxval=high, seed=layer.seed_generator)
 
 
-@keras.saving.register_keras_serializable(package="augsweep")
-class MagnitudeWarp(_SeriesOp):
-    """Multiply each series by a smooth random curve around 1 (Um et al. 2017).
-
-    Args:
-        sigma: Float >= 0, std of the curve's knot values ~ N(1, sigma), per series and channel.
-        knots: Integer >= 1, inner knots of the curve (plus one at each end).
-        seed: Integer or None, seed of the layer's random stream.
-    """
+class _KnotOp(_SeriesOp):
+    """A smooth random curve with `knots` inner knots ~ N(1, sigma) drives the op."""
 
     magnitude_name = "sigma"
 
@@ -136,16 +129,27 @@ class MagnitudeWarp(_SeriesOp):
         _check_real("knots", knots, 1, 1000)
         self.sigma, self.knots = sigma, int(knots)
 
-    def augment(self, x, lengths, batch):
-        values = _normal(self, (batch, self.knots + 2, tf.shape(x)[2]), 1.0, self.sigma)
-        return _padded_with_zeros(x * _smooth_curve(values, x, lengths), lengths)
-
     def _own_config(self):
         return {"sigma": self.sigma, "knots": self.knots}
 
 
 @keras.saving.register_keras_serializable(package="augsweep")
-class TimeWarp(_SeriesOp):
+class MagnitudeWarp(_KnotOp):
+    """Multiply each series by a smooth random curve around 1 (Um et al. 2017).
+
+    Args:
+        sigma: Float >= 0, std of the curve's knot values ~ N(1, sigma), per series and channel.
+        knots: Integer >= 1, inner knots of the curve (plus one at each end).
+        seed: Integer or None, seed of the layer's random stream.
+    """
+
+    def augment(self, x, lengths, batch):
+        values = _normal(self, (batch, self.knots + 2, tf.shape(x)[2]), 1.0, self.sigma)
+        return _padded_with_zeros(x * _smooth_curve(values, x, lengths), lengths)
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class TimeWarp(_KnotOp):
     """Resample each series along a smooth random time distortion (Um et al. 2017).
 
     The local speed is a smooth curve with knots ~ N(1, sigma) (kept above 0.1); its cumulative
@@ -157,14 +161,6 @@ class TimeWarp(_SeriesOp):
         seed: Integer or None, seed of the layer's random stream.
     """
 
-    magnitude_name = "sigma"
-
-    def __init__(self, sigma: float, knots: int = 4, seed: int | None = None, **kwargs: Any):
-        super().__init__(seed=seed, **kwargs)
-        _check_real("sigma", sigma, 0.0, math.inf)
-        _check_real("knots", knots, 1, 1000)
-        self.sigma, self.knots = sigma, int(knots)
-
     def augment(self, x, lengths, batch):
         speed = tf.maximum(_normal(self, (batch, self.knots + 2, 1), 1.0, self.sigma), 0.1)
         speed = _smooth_curve(speed, x, lengths)[..., 0] * _valid(x, lengths)[..., 0]
@@ -172,9 +168,6 @@ class TimeWarp(_SeriesOp):
         end = tf.gather(clock, lengths[:, None] - 1, batch_dims=1)
         top = tf.cast(lengths - 1, x.dtype)[:, None]
         return _resample(x, clock / tf.maximum(end, 1e-6) * top, lengths)
-
-    def _own_config(self):
-        return {"sigma": self.sigma, "knots": self.knots}
 
 
 @keras.saving.register_keras_serializable(package="augsweep")
