@@ -42,7 +42,10 @@ def write_one_class_folder(root):
         ),
         (["model=lstm"], r"model 'lstm' needs series data, but the dataset is image"),
         (["cv.folds=1"], r"cv.folds=1 is not allowed; accepted: an integer >= 2"),
-        (["aug.ops.image=[rotation,warp]"], r"warp.*rotation"),
+        (
+            ["aug.ops=[rotation,warp]"],
+            r"unknown aug op .warp. in aug.ops; accepted: flip, rotation",
+        ),
     ],
 )
 def test_config_errors_fail_the_run_before_training(make_cfg, overrides, message):

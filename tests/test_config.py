@@ -42,13 +42,16 @@ def test_defaults_compose_to_the_documented_values(make_cfg):
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["aug=none"], {"aug.strength": 0.0, "aug.ops.image": [], "aug.ops.series": []}),
+        (
+            ["aug=none"],
+            {"aug.strength": 0.0, "aug.modality_ops.image": [], "aug.modality_ops.series": []},
+        ),
         (
             ["aug=heavy"],
             {
                 "aug.strength": 1.0,
-                "aug.ops.image": ["flip", "rotation", "zoom", "contrast"],
-                "aug.ops.series": ["jitter", "scaling"],
+                "aug.modality_ops.image": ["flip", "rotation", "zoom", "contrast"],
+                "aug.modality_ops.series": ["jitter", "scaling"],
             },
         ),
         (["aug=medium", "aug.strength=0.8"], {"aug.strength": 0.8, "aug.name": "medium"}),

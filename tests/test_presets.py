@@ -156,6 +156,12 @@ def test_every_op_is_a_choice_that_sweeps_by_strength(make_cfg, name):
         resolve_ops(cfg.aug, other)
 
 
+def test_ops_list_replaces_a_presets_choice(make_cfg):
+    cfg = make_cfg("aug=heavy", "aug.ops=[translation,{name:shear,magnitude:0.1}]")
+    assert resolve_ops(cfg.aug, "image") == [("translation", 0.3), ("shear", 0.1)]
+    assert resolve_ops(make_cfg("aug=heavy").aug, "image")[0] == ("flip", 0.5)
+
+
 def test_ops_list_with_own_magnitudes(make_cfg):
     cfg = make_cfg("aug=combo", "aug.ops=[rotation,{name:zoom,magnitude:0.1}]")
     assert resolve_ops(cfg.aug, "image") == [("rotation", 0.125), ("zoom", 0.1)]

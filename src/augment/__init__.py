@@ -289,6 +289,8 @@ def _entries(aug_cfg: Any, modality: str) -> list[Entry]:
             f"({_names(modality)}), e.g. aug.ops=[rotation,{{name:zoom,magnitude:0.1}}]"
         )
     ops = aug_cfg.get("ops")
+    if ops is None:  # presets: one list per modality, unless `aug.ops=[...]` replaces them
+        ops = aug_cfg.get("modality_ops")
     if isinstance(ops, Sequence) and not isinstance(ops, str):
         lists = {"": list(ops)}
     elif isinstance(ops, Mapping):
