@@ -101,7 +101,7 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
 
 
 def log_preview(job: DictConfig, data: Dataset, plan: Plan, n: int = 8) -> None:
-    """Originals next to their augmented versions, exactly as training will see them."""
+    """Originals next to their augmented versions, drawn as training draws them (same seed)."""
     x, _ = next(iter(data.pipeline(data.x_train[:n], data.y_train[:n], batch_size=n)))
     title = f"{data.name} / {job.aug.name} / strength {job.aug.strength:g}"
     plots.log(
