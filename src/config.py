@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.errors import ConfigError
 
@@ -62,6 +62,19 @@ def check_job(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not allowed; accepted: an integer >= 1")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed!r} is not allowed; accepted: an integer >= 0")
+    for key in ("sweep.rerun", "train.deterministic"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not allowed; accepted: true, false")
+    for key in ("sweep.heartbeat_s", "sweep.dead_after_s"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+            raise ConfigError(f"{key}={value!r} is not allowed; accepted: seconds > 0")
+    if cfg.sweep.dead_after_s <= 2 * cfg.sweep.heartbeat_s:
+        raise ConfigError(
+            f"sweep.dead_after_s={cfg.sweep.dead_after_s} is not allowed with "
+            f"sweep.heartbeat_s={cfg.sweep.heartbeat_s}; accepted: more than twice the heartbeat"
+        )
     lr = cfg.train.learning_rate
     if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
         raise ConfigError(f"train.learning_rate={lr!r} is not allowed; accepted: a number > 0")

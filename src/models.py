@@ -72,6 +72,26 @@ def head(n_classes: int, soft_labels: bool = False) -> tuple[keras.Layer, str]:
     return keras.layers.Dense(n_classes, activation="softmax"), loss
 
 
+@keras.saving.register_keras_serializable(package="augsweep")
+class Adam(keras.optimizers.Adam):
+    """Keras's Adam, minus a leak of a few MB per trained model in long in-process sweeps.
+
+    With TensorFlow and no distribution strategy, Keras routes every update through the default
+    strategy's `extended.update` inside the traced train step, and TensorFlow keeps memory for
+    each traced step alive after `keras.backend.clear_session()` (keras-team/keras#17458, #20552).
+    Without a strategy that routing is a plain call, so this makes the call directly: the same
+    arithmetic in the same order (identical losses), and flat memory
+    (`python -m benchmarks.sweep_memory`).
+    """
+
+    def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate) -> None:
+        if keras.backend.backend() != "tensorflow" or tf.distribute.has_strategy():
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            return
+        for grad, variable in zip(grads, trainable_variables, strict=True):
+            self.update_step(grad, variable, learning_rate)
+
+
 def build_model(
     model_cfg: DictConfig,
     input_shape: tuple[int, ...],
@@ -90,7 +110,7 @@ def build_model(
     layers = BUILDERS[model_cfg.name](model_cfg, padded) + [output]
     front = [augmentation] if augmentation is not None else []
     model = keras.Sequential([keras.Input(shape=input_shape), *front, *layers], name=model_cfg.name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=Adam(learning_rate), loss=loss, metrics=["accuracy"])
     return model
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -12,28 +13,76 @@ from omegaconf import DictConfig
 
 from src.config import check_cli
 from src.errors import ConfigError
-from src.train import run
+from src.tracking import sweep_context, varying
+from src.train import JobResult, run
 
 log = logging.getLogger(__name__)
+
+
+def progress_line(
+    num: int | None,
+    size: int | None,
+    overrides: list[str],
+    metric: str,
+    outcome: JobResult | BaseException,
+    seconds: float,
+) -> str:
+    """`[3/12] aug=heavy aug.strength=0.8: val_accuracy_mean=0.912 (12.3 s)`, one per job."""
+    where = "" if num is None else f"[{num + 1}/{size or '?'}] "
+    what = " ".join(overrides) or "defaults"
+    if isinstance(outcome, BaseException):
+        first = str(outcome).splitlines()[0] if str(outcome) else ""
+        return f"{where}{what}: FAILED {type(outcome).__name__}: {first} ({seconds:.1f} s)"
+    value = outcome.metrics.get(metric)
+    score = f"{metric}={value:.3f}" if value is not None else f"no {metric} yet"
+    if outcome.skipped:
+        return f"{where}{what}: skipped, {outcome.skipped}: {score}"
+    return f"{where}{what}: {score} ({seconds:.1f} s)"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Run one job; return the metric that Hydra sweepers optimise (`optimize_metric`)."""
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    context = sweep_context()
+    overrides = varying(list(hydra_cfg.overrides.task), context.get("swept", []))
+    num = hydra_cfg.job.num if multirun else None
+
+    def report(outcome: JobResult | BaseException) -> None:
+        seconds = time.perf_counter() - started
+        line = progress_line(num, context.get("size"), overrides, cfg.optimize_metric, outcome,
+                             seconds)  # fmt: skip
+        print(line, flush=True)
+
+    started = time.perf_counter()
     try:
-        return run(cfg)[cfg.optimize_metric]
+        result = run(cfg)
     except Exception as err:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if multirun:
             # the run is recorded FAILED; the sweep goes on and exits non-zero at its end
-            log.error("job failed: %s: %s", type(err).__name__, err)
+            report(err)
             return float("nan")
         if isinstance(err, ConfigError):
             print(f"augsweep: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
         raise
+    report(result)
+    return float(result.metrics.get(cfg.optimize_metric, float("nan")))
+
+
+def multirun_first(args: list[str]) -> list[str]:
+    """`data=gunpoint -m aug=none,light` as `-m data=gunpoint aug=none,light`.
+
+    Hydra's argparse takes the overrides as one positional list, so overrides on both sides
+    of `-m` would be refused.
+    """
+    flags = [a for a in args if a in ("-m", "--multirun")]
+    return flags + [a for a in args if a not in flags]
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = multirun_first(sys.argv[1:])
     try:
         check_cli(sys.argv[1:])
     except ConfigError as err:

@@ -1,4 +1,4 @@
-"""MLflow store, run naming, params/tags, and the parent run that groups a multirun."""
+"""The MLflow store, a job's run and what it logs: params, config hash, per-epoch curves."""
 
 from __future__ import annotations
 
@@ -7,25 +7,30 @@ import json
 import logging
 import os
 import re
-import sys
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import keras
 import mlflow
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from src import resume
+
 log = logging.getLogger(__name__)
 
-# how a multirun's jobs find their parent run (read by jobs in this or in worker processes)
-PARENT_ENV = "AUGSWEEP_PARENT_RUN_ID"
+# set by the sweep callback for the jobs of a multirun, in this process or in launcher workers:
+# JSON {"parent_run_id": ..., "size": jobs in the grid or null, "swept": [keys that vary]}
+SWEEP_ENV = "AUGSWEEP_SWEEP"
 DEFAULT_STORE = Path("mlruns")
 # config keys that say where results go, not what is computed: left out of the config hash
-UNHASHED = ("tracking", "train.verbose")
+UNHASHED = ("tracking", "train.verbose", "sweep", "optimize_metric")
 
 
 def tracking_uri(tracking_cfg: DictConfig) -> str:
@@ -82,6 +87,18 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def sweep_context() -> dict[str, Any]:
+    """The multirun this job belongs to; {} outside one."""
+    return json.loads(os.environ.get(SWEEP_ENV, "{}"))
+
+
+def varying(overrides: list[str], swept: list[str]) -> list[str]:
+    """The overrides of the keys a sweep varies; all of them when it varies none."""
+    if not swept:
+        return overrides
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
+
+
 def hydra_overrides() -> str:
     """The job's command-line overrides, or '' outside a Hydra app."""
     if not HydraConfig.initialized():
@@ -89,57 +106,67 @@ def hydra_overrides() -> str:
     return " ".join(HydraConfig.get().overrides.task)
 
 
-def log_curves(run_id: str, prefix: str, history: dict[str, list[float]]) -> None:
-    """Per-epoch curves in one batched call: `<prefix>/<metric>` with step = epoch."""
-    now = int(time.time() * 1000)
-    metrics = [
-        Metric(f"{prefix}/{key}", float(value), now, step)
-        for key, values in history.items()
-        for step, value in enumerate(values)
-    ]
-    MlflowClient().log_batch(run_id, metrics=metrics, synchronous=True)
+class EpochLogger(keras.callbacks.Callback):
+    """Per-epoch curves `<prefix>/<metric>` (step = epoch) as the epochs end.
 
+    Written in one batch at most every `flush_s` seconds and at the end of training, so a
+    job killed mid-fold keeps the epochs it logged, at little cost per epoch.
+    """
 
-class SweepCallback(Callback):
-    """One parent MLflow run per Hydra multirun; every job becomes its child run."""
+    def __init__(self, run_id: str, prefix: str, flush_s: float = 5.0) -> None:
+        super().__init__()
+        self.run_id, self.prefix, self.flush_s = run_id, prefix, flush_s
+        self.pending: list[Metric] = []
+        self.flushed = time.monotonic()
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        experiment_id = setup(config.tracking)
-        overrides = list(config.hydra.overrides.task)
-        run = MlflowClient().create_run(
-            experiment_id,
-            run_name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
-            tags={
-                "augsweep.role": "sweep",
-                "augsweep.command": " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
-                "augsweep.overrides": " ".join(overrides),
-                "augsweep.sweep_dir": str(config.hydra.sweep.dir),
-            },
-        )
-        os.environ[PARENT_ENV] = run.info.run_id
-        log.info("sweep parent run %s in %s", run.info.run_id, tracking_uri(config.tracking))
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        parent = os.environ.pop(PARENT_ENV, None)
-        if parent is None:
-            return
-        client = MlflowClient()
-        experiment_id = client.get_run(parent).info.experiment_id
-        children = client.search_runs(
-            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
-        )
-        statuses = [child.info.status for child in children]
-        counts = {s.lower(): statuses.count(s) for s in ("FINISHED", "FAILED")}
-        client.log_batch(
-            parent,
-            metrics=[Metric(f"jobs_{k}", v, int(time.time() * 1000), 0) for k, v in counts.items()],
-        )
-        failed = [
-            c.data.tags.get("augsweep.overrides", "") for c in children if c.info.status == "FAILED"
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        now = int(time.time() * 1000)
+        self.pending += [
+            Metric(f"{self.prefix}/{key}", float(value), now, epoch)
+            for key, value in (logs or {}).items()
         ]
-        client.set_terminated(parent, "FAILED" if failed else "FINISHED")
-        log.info("sweep done: %d finished, %d failed", counts["finished"], counts["failed"])
-        for overrides in failed:
-            log.error("failed job: %s", overrides)
-        if failed:
-            raise SystemExit(1)
+        if time.monotonic() - self.flushed >= self.flush_s:
+            self.flush()
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            MlflowClient().log_batch(self.run_id, metrics=self.pending, synchronous=True)
+        self.pending, self.flushed = [], time.monotonic()
+
+
+@contextmanager
+def job_run(
+    experiment_id: str, name: str, tags: dict[str, str], heartbeat_s: float
+) -> Iterator[mlflow.ActiveRun]:
+    """The MLflow run of one job, child of the sweep's parent run when there is one.
+
+    It carries its host and process and a heartbeat while it runs. An exception ends it
+    FAILED with the message as tag `augsweep.error` and the traceback as `error.txt`;
+    Ctrl-C ends it KILLED.
+    """
+    active = mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=name,
+        parent_run_id=sweep_context().get("parent_run_id"),
+        tags={**tags, **resume.identity_tags()},
+    )
+    status = "FINISHED"
+    try:
+        with resume.Heartbeat(active.info.run_id, heartbeat_s):
+            yield active
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except BaseException as err:
+        status = "FAILED"
+        try:
+            mlflow.set_tag("augsweep.error", f"{type(err).__name__}: {err}"[:5000])
+            mlflow.log_text(traceback.format_exc(), "error.txt")
+        except Exception as store_err:  # the original error matters more
+            log.error("could not record the failure of run %s: %s", name, store_err)
+        raise
+    finally:
+        mlflow.end_run(status)

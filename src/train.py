@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 
@@ -11,10 +10,11 @@ import keras
 import mlflow
 import numpy as np
 import tensorflow as tf
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from src import plots, tracking
+from src import plots, resume, tracking
 from src.augment import resolve_ops
 from src.augment.plan import Plan
 from src.augment.preview import preview_figure
@@ -24,6 +24,8 @@ from src.data import Dataset, load_dataset
 from src.models import AUTO_MODEL, build_model, predict_labels, resolve_model_cfg
 
 log = logging.getLogger(__name__)
+# a new model per fold retraces its tf.functions by design: TF's retracing warning is noise here
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -42,8 +44,35 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, prefix: str) -> dict[str, flo
     }
 
 
+class FailOnNaN(keras.callbacks.Callback):
+    """Stop a diverged fit with an error (Keras's TerminateOnNaN stops it silently)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss became {float(loss)} at batch {batch}; "
+                "lower train.learning_rate or the augmentation strength"
+            )
+
+
+@dataclass
+class JobResult:
+    """What a job gives back: its run, its aggregate metrics, and why it skipped training."""
+
+    run_id: str
+    metrics: dict[str, float]
+    skipped: str | None = None  # None when it trained
+
+
 def fit_and_evaluate(
-    model: keras.Model, data: Dataset, fold: Fold, train_cfg: DictConfig, seed: int, plan: Plan
+    model: keras.Model,
+    data: Dataset,
+    fold: Fold,
+    train_cfg: DictConfig,
+    seed: int,
+    plan: Plan,
+    callbacks: list[keras.callbacks.Callback] = (),
 ) -> FoldResult:
     """Fit on the fold's training part, score on its validation part and on the test split.
 
@@ -64,6 +93,7 @@ def fit_and_evaluate(
         epochs=train_cfg.epochs,
         verbose=train_cfg.verbose,
         shuffle=False,  # the pipeline shuffles, seeded
+        callbacks=[FailOnNaN(), *callbacks],
     ).history
     fit_time = time.perf_counter() - start
     # the training part again, without augmentation: the generalisation gap
@@ -147,10 +177,10 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
             mlflow.log_text(model_summary(model), "model_summary.txt")
             # a plan of its own, so the preview draws no random numbers from training's layers
             log_preview(job, data, Plan.build(job.aug, data.modality, data.n_classes, fold_seed))
-        result = fit_and_evaluate(model, data, fold, job.train, fold_seed, plan)
-        tracking.log_curves(run_id, f"fold{fold.index}", result.history)
+        curves = tracking.EpochLogger(run_id, f"fold{fold.index}")
+        result = fit_and_evaluate(model, data, fold, job.train, fold_seed, plan, [curves])
         mlflow.log_metrics({f"fold{fold.index}/final_{k}": v for k, v in result.metrics.items()})
-        log.info(
+        log.debug(
             "%s fold %d/%d val_accuracy=%.4f (%.1f s)",
             run_name(job),
             fold.index + 1,
@@ -169,39 +199,57 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
     return aggregate(results)
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
+def skip_earlier(experiment_id: str, job: DictConfig, digest: str) -> JobResult | None:
+    """The earlier run of this config that makes training it again unnecessary, if any."""
+    if job.sweep.rerun:
+        return None
+    earlier = resume.earlier_run(experiment_id, digest, job.sweep.dead_after_s)
+    if earlier is None:
+        return None
+    run_id, status = earlier.info.run_id, earlier.info.status
+    parent = tracking.sweep_context().get("parent_run_id")
+    if parent:
+        MlflowClient().set_tag(parent, f"{resume.SKIPPED_PREFIX}{digest}", run_id)
+    why = "already FINISHED" if status == "FINISHED" else "RUNNING in another process"
+    log.debug("%s: %s as run %s; sweep.rerun=true trains it again", run_name(job), why, run_id)
+    return JobResult(run_id, dict(earlier.data.metrics), skipped=f"{why} as run {run_id}")
+
+
+def run(cfg: DictConfig) -> JobResult:
     """Cross-validate one setting, record it as an MLflow run and return its aggregate metrics.
 
-    In a multirun the run is a child of the sweep's parent run. Bad input raises ConfigError
-    before any training; the run is then ended FAILED with the error as a tag.
+    In a multirun the run is a child of the sweep's parent run. A config that already has a
+    FINISHED run in the experiment is not trained again (unless `sweep.rerun=true`). Bad input
+    raises ConfigError before any training; the run is then ended FAILED with the error.
     """
     started = time.perf_counter()
     experiment_id = tracking.setup(cfg.tracking)
-    with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name(cfg),
-        parent_run_id=os.environ.get(tracking.PARENT_ENV),
-        tags={"augsweep.role": "job", "augsweep.overrides": tracking.hydra_overrides()},
-    ) as active:
-        try:
-            job, data = prepare(cfg)
-            mlflow.log_params(tracking.flatten(job))
-            mlflow.set_tags(
-                {
-                    "dataset": data.name,
-                    "modality": data.modality,
-                    "model": job.model.name,
-                    "aug": job.aug.name,
-                    "strength": str(job.aug.strength),
-                    "seed": str(job.seed),
-                    "config_hash": tracking.config_hash(job),
-                }
-            )
-            mlflow.log_text(OmegaConf.to_yaml(job), "config.yaml")
-            metrics = cross_validate(job, data, active.info.run_id)
-            metrics["wall_time_s"] = time.perf_counter() - started
-            mlflow.log_metrics(metrics)
-        except Exception as err:
-            mlflow.set_tag("augsweep.error", f"{type(err).__name__}: {err}"[:5000])
-            raise
-    return metrics
+    tags = {"augsweep.role": "job", "augsweep.overrides": tracking.hydra_overrides()}
+    heartbeat_s = cfg.sweep.heartbeat_s
+    try:
+        job, data = prepare(cfg)
+    except Exception:
+        with tracking.job_run(experiment_id, run_name(cfg), tags, heartbeat_s):
+            raise  # recorded as a FAILED run
+    digest = tracking.config_hash(job)
+    skipped = skip_earlier(experiment_id, job, digest)
+    if skipped is not None:
+        return skipped
+    if job.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    tags |= {
+        "dataset": data.name,
+        "modality": data.modality,
+        "model": job.model.name,
+        "aug": job.aug.name,
+        "strength": str(job.aug.strength),
+        "seed": str(job.seed),
+        "config_hash": digest,
+    }
+    with tracking.job_run(experiment_id, run_name(job), tags, heartbeat_s) as active:
+        mlflow.log_params(tracking.flatten(job))
+        mlflow.log_text(OmegaConf.to_yaml(job), "config.yaml")
+        metrics = cross_validate(job, data, active.info.run_id)
+        metrics["wall_time_s"] = time.perf_counter() - started
+        mlflow.log_metrics(metrics)
+    return JobResult(active.info.run_id, metrics)

@@ -22,6 +22,10 @@ PUBLIC_KEYS = [
     "tracking.uri",
     "tracking.experiment",
     "seed",
+    "train.deterministic",
+    "sweep.rerun",
+    "sweep.heartbeat_s",
+    "sweep.dead_after_s",
 ]
 
 
@@ -35,6 +39,8 @@ def test_defaults_compose_to_the_documented_values(make_cfg):
     assert (cfg.aug.name, cfg.aug.strength) == ("light", 0.25)
     assert cfg.tracking.experiment == "augsweep" and cfg.tracking.uri is None
     assert cfg.seed == 0 and cfg.cv.repeats == 1
+    assert cfg.train.deterministic is True and cfg.sweep.rerun is False
+    assert (cfg.sweep.heartbeat_s, cfg.sweep.dead_after_s) == (30, 600)
     # the shrinking overrides of the test fixture
     assert (cfg.train.epochs, cfg.cv.folds) == (2, 2)
 
@@ -130,6 +136,14 @@ def test_known_names_and_value_overrides_pass_the_command_line_check():
         ("train.batch_size=-4", r"train.batch_size=-4 .*an integer >= 1"),
         ("seed=-1", r"seed=-1 is not allowed; accepted: an integer >= 0"),
         ("train.learning_rate=0", r"train.learning_rate=0 .*a number > 0"),
+        ("sweep.rerun=maybe", r"^sweep.rerun='maybe' is not allowed; accepted: true, false$"),
+        ("train.deterministic=1", r"^train.deterministic=1 is not allowed; accepted: true, false$"),
+        ("sweep.heartbeat_s=0", r"^sweep.heartbeat_s=0 is not allowed; accepted: seconds > 0$"),
+        (
+            "sweep.dead_after_s=45",
+            r"^sweep.dead_after_s=45 is not allowed with sweep.heartbeat_s="
+            r"30; accepted: more than twice the heartbeat$",
+        ),  # fmt: skip
     ],
 )
 def test_bad_job_values(make_cfg, override, message):

@@ -84,4 +84,4 @@ def test_mixing_with_a_binary_head_uses_a_soft_probability(make_cfg, tmp_path):
     _, y = next(iter(plan.training(dataset.pipeline(dataset.x_train, dataset.y_train,
                                                     batch_size=32))))  # fmt: skip
     assert y.shape[1] == 1 and float(y.numpy().min()) >= 0 and float(y.numpy().max()) <= 1
-    assert run(cfg)["val_accuracy_mean"] >= 0
+    assert run(cfg).metrics["val_accuracy_mean"] >= 0

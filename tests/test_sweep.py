@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT, SMALL
+from tests.test_bad_input import write_gunpoint_npz
+
+
+def command(tmp_path, *args: str) -> list[str]:
+    """`python -m src.sweep` with SMALL before the test's own overrides, so those win."""
+    flags = [a for a in args if a.startswith("-")]  # argparse wants all overrides together
+    overrides = [a for a in args if not a.startswith("-")]
+    outputs = [f"hydra.sweep.dir={tmp_path}/sweep", f"hydra.run.dir={tmp_path}/run"]
+    return [sys.executable, "-m", "src.sweep", *flags, *SMALL, *overrides, *outputs]
 
 
 def sweep(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "src.sweep",
-            *args,
-            *SMALL,
-            f"hydra.sweep.dir={tmp_path}/sweep",
-            f"hydra.run.dir={tmp_path}/run",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return subprocess.run(command(tmp_path, *args), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
 
 
 def runs_by_role(client: MlflowClient):
@@ -52,14 +48,14 @@ def test_multirun_records_children_under_one_parent(tmp_path, args, dataset, mod
     parents, children = runs_by_role(MlflowClient())
     (parent,) = parents
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["augsweep.overrides"].startswith("aug=none,light")
+    assert "aug=none,light" in parent.data.tags["augsweep.overrides"].split()
     assert parent.data.metrics["jobs_finished"] == 2 and parent.data.metrics["jobs_failed"] == 0
     assert sorted(c.data.tags["aug"] for c in children) == ["light", "none"]
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert (child.data.tags["dataset"], child.data.tags["model"]) == (dataset, model)
-        assert child.data.tags["augsweep.overrides"].startswith(f"aug={child.data.tags['aug']}")
+        assert f"aug={child.data.tags['aug']}" in child.data.tags["augsweep.overrides"].split()
         assert 0 <= child.data.metrics["val_accuracy_mean"] <= 1
     # same seed, same folds: the two settings differ in their curves, not in their splits
     hashes = {c.data.tags["config_hash"] for c in children}
@@ -68,14 +64,37 @@ def test_multirun_records_children_under_one_parent(tmp_path, args, dataset, mod
 
 @pytest.mark.slow
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
-    done = sweep(tmp_path, "-m", "aug.strength=0.5,1.5", "data.subset=200")
-    assert done.returncode == 1
-    (parent,), children = runs_by_role(MlflowClient())
-    status = {c.data.tags["strength"] if "strength" in c.data.tags else "1.5": c for c in children}
-    assert status["0.5"].info.status == "FINISHED"
-    assert status["1.5"].info.status == "FAILED"
-    assert "aug.strength=1.5 is outside [0, 1]" in status["1.5"].data.tags["augsweep.error"]
-    assert parent.info.status == "FAILED" and parent.data.metrics["jobs_failed"] == 1
+    good, bad = write_gunpoint_npz(tmp_path / "gunpoint.npz"), tmp_path / "moved.npz"
+    done = sweep(tmp_path, "data=series_file", "-m", f"data.path={bad},{good}", "aug=none,light")
+    assert done.returncode == 1, done.stderr[-3000:]
+    client = MlflowClient()
+    (parent,), children = runs_by_role(client)
+    by_path = {}
+    for child in children:
+        path = [o for o in child.data.tags["augsweep.overrides"].split() if "path" in o]
+        by_path.setdefault(path[0], []).append(child)
+    assert sorted(c.info.status for c in by_path[f"data.path={good}"]) == ["FINISHED"] * 2
+    for failed in by_path[f"data.path={bad}"]:
+        assert failed.info.status == "FAILED"
+        assert failed.data.tags["augsweep.error"] == (
+            f"ConfigError: series file '{bad}' (data.path) does not exist; "
+            "accepted: an existing .npz, .csv, .ts file"
+        )
+        trace = mlflow.artifacts.load_text(f"runs:/{failed.info.run_id}/error.txt")
+        assert "Traceback" in trace and "does not exist" in trace
+    assert parent.info.status == "FAILED"
+    assert {k: parent.data.metrics[f"jobs_{k}"] for k in ("total", "finished", "failed", "skipped")
+            } == {"total": 4, "finished": 2, "failed": 2, "skipped": 0}  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert f"[1/4] data.path={bad} aug=none: FAILED ConfigError: series file '{bad}'" in "\n".join(
+        lines
+    )
+    assert any(line.startswith(f"[3/4] data.path={good} aug=none: val_accuracy_mean=")
+               for line in lines)  # fmt: skip
+    assert f"augsweep: sweep done: 2 finished, 2 failed, 0 skipped (already in the store); " \
+        f"parent run {parent.info.run_id}" in lines  # fmt: skip
+    assert sum(line.startswith(f"augsweep: failed: data.path={bad} aug=")
+               for line in lines) == 2  # fmt: skip
 
 
 def test_unknown_name_in_a_sweep_fails_before_anything_runs(tmp_path):
@@ -116,3 +135,99 @@ def test_sweep_of_type_by_strength(tmp_path):
         summary = mlflow.artifacts.load_text(f"runs:/{child.info.run_id}/model_summary.txt")
         # strength 0 is no augmentation at all: the same model as the baseline
         assert ("augmentation" in summary) == (child.data.tags["strength"] == "1")
+
+
+def jobs_by_hash(children) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for child in children:
+        found.setdefault(child.data.tags["config_hash"], []).append(child)
+    return found
+
+
+@pytest.mark.slow
+def test_sweep_killed_with_sigkill_resumes_where_it_stopped(tmp_path):
+    args = ["data=gunpoint", "train.epochs=30", "-m", "aug=none,light,medium"]
+    client = MlflowClient()
+    with open(tmp_path / "first.log", "w") as out:
+        first = subprocess.Popen(command(tmp_path, *args), cwd=ROOT, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 300
+        victim = None
+        while victim is None and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.5)
+            experiment = client.get_experiment_by_name("augsweep")
+            running = experiment and client.search_runs(
+                [experiment.experiment_id], "tags.aug = 'light' AND attributes.status = 'RUNNING'"
+            )
+            if running and client.get_metric_history(running[0].info.run_id, "fold0/loss"):
+                victim = running[0]
+        os.killpg(first.pid, signal.SIGKILL)  # mid-job: fold 0 logged, fold 1 training
+        first.wait()
+    assert victim is not None, (tmp_path / "first.log").read_text()[-3000:]
+    logged = len(client.get_metric_history(victim.info.run_id, "fold0/loss"))
+
+    second = sweep(tmp_path, *args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    parents, children = runs_by_role(client)
+    old, new = sorted(parents, key=lambda p: p.info.start_time)
+    assert old.info.status == "KILLED" and new.info.status == "FINISHED"
+    assert {k: new.data.metrics[f"jobs_{k}"] for k in ("finished", "failed", "skipped")} == {
+        "finished": 2, "failed": 0, "skipped": 1}  # fmt: skip
+    by_hash = jobs_by_hash(children)
+    assert len(by_hash) == 3
+    for runs in by_hash.values():
+        assert [r.info.status for r in runs].count("FINISHED") == 1
+    killed = client.get_run(victim.info.run_id)
+    assert killed.info.status == "KILLED" and killed.data.tags["aug"] == "light"
+    assert killed.data.tags["augsweep.killed"] == "its process died while it ran"
+    assert len(client.get_metric_history(killed.info.run_id, "fold0/loss")) == logged == 30
+    rerun = [r for r in by_hash[killed.data.tags["config_hash"]] if r.info.status == "FINISHED"]
+    assert rerun[0].data.tags["mlflow.parentRunId"] == new.info.run_id
+    assert "[1/3] aug=none: skipped, already FINISHED as run" in second.stdout
+
+    # the finished sweep, run once more, trains nothing
+    third = sweep(tmp_path, *args)
+    assert third.returncode == 0, third.stderr[-3000:]
+    parents, again = runs_by_role(client)
+    assert sorted(r.info.run_id for r in again) == sorted(r.info.run_id for r in children)
+    last = max(parents, key=lambda p: p.info.start_time)
+    assert last.data.metrics["jobs_skipped"] == 3 and last.data.metrics["jobs_finished"] == 0
+    assert third.stdout.count(": skipped, already FINISHED as run") == 3
+
+
+@pytest.mark.slow
+def test_joblib_workers_write_every_child_under_the_parent(tmp_path):
+    done = sweep(tmp_path, "data=gunpoint", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                 "-m", "aug=none,light,medium,heavy")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (parent,), children = runs_by_role(MlflowClient())
+    assert parent.info.status == "FINISHED" and parent.data.metrics["jobs_finished"] == 4
+    assert sorted(c.data.tags["aug"] for c in children) == ["heavy", "light", "medium", "none"]
+    assert len(jobs_by_hash(children)) == 4  # none lost, none duplicated
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert 0 <= child.data.metrics["val_accuracy_mean"] <= 1
+    workers = {c.data.tags["augsweep.pid"] for c in children}
+    assert len(workers) == 2 and parent.data.tags["augsweep.pid"] not in workers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("placement", ["model", "dataset"])
+def test_same_seed_gives_identical_metrics_in_two_processes(tmp_path, placement):
+    args = ["data.subset=200", "aug=heavy", f"aug.placement={placement}", "seed=7",
+            "sweep.rerun=true"]  # fmt: skip
+    for _ in range(2):
+        done = sweep(tmp_path, *args)
+        assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("augsweep")
+    first, second = client.search_runs([experiment.experiment_id])
+    assert first.data.tags["augsweep.pid"] != second.data.tags["augsweep.pid"]
+    timeless = {k: v for k, v in first.data.metrics.items() if "time" not in k}
+    assert len(timeless) > 20
+    assert timeless == {k: second.data.metrics[k] for k in timeless}
+    for curve in ("fold0/loss", "fold1/val_accuracy"):
+        curves = [[m.value for m in client.get_metric_history(r.info.run_id, curve)]
+                  for r in (first, second)]  # fmt: skip
+        assert curves[0] == curves[1] and len(curves[0]) == 2

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from src.augment import build_augmentation
 from src.cv import split
 from src.data import load_dataset
-from src.models import build_model, resolve_model_cfg
+from src.models import Adam, build_model, resolve_model_cfg
 from src.train import run
 
 EPOCH_CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -30,7 +30,7 @@ def only_run(client: MlflowClient):
 
 def test_digits_run_records_config_metrics_and_artifacts(make_cfg, tmp_path):
     cfg = make_cfg("aug=heavy", "aug.strength=0.8", "data.subset=200", "seed=3")
-    returned = run(cfg)
+    returned = run(cfg).metrics
 
     client = MlflowClient()
     found = only_run(client)
@@ -96,7 +96,7 @@ def test_digits_run_records_config_metrics_and_artifacts(make_cfg, tmp_path):
 
 
 def test_series_run_uses_lstm_and_the_official_test_split(make_cfg):
-    returned = run(make_cfg("data=gunpoint", "aug=medium"))
+    returned = run(make_cfg("data=gunpoint", "aug=medium")).metrics
     found = only_run(MlflowClient())
     assert found.info.status == "FINISHED"
     assert found.info.run_name == "gunpoint/lstm/medium/s0.5/seed0"
@@ -177,4 +177,26 @@ def test_initial_weights_do_not_depend_on_the_augmentation(make_cfg):
         model = build_model(model_cfg, (8, 8, 1), 10, learning_rate=1e-3, augmentation=aug)
         weights.append([w.numpy() for w in model.trainable_weights])  # the CNN's own
     for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("data", ["digits", "gunpoint"])
+def test_our_adam_trains_exactly_like_keras_adam(make_cfg, data):
+    """The leak-free Adam changes memory, not arithmetic: identical losses and weights."""
+    cfg = make_cfg(f"data={data}", "data.subset=120" if data == "digits" else "seed=0")
+    dataset = load_dataset(cfg.data)
+    model_cfg = resolve_model_cfg(cfg.model, dataset.modality)
+    results = []
+    for optimizer in (keras.optimizers.Adam, Adam):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(3)
+        model = build_model(model_cfg, dataset.input_shape, dataset.n_classes, learning_rate=1e-3)
+        model.compile(optimizer=optimizer(1e-3), loss=model.loss, metrics=["accuracy"])
+        batches = dataset.pipeline(dataset.x_train, dataset.y_train, batch_size=32)
+        history = model.fit(batches, epochs=3, verbose=0, shuffle=False).history
+        results.append((history["loss"], [w.numpy() for w in model.weights]))
+    (keras_loss, keras_weights), (ours_loss, ours_weights) = results
+    assert type(model.optimizer) is Adam and keras_loss[2] < keras_loss[0]
+    assert keras_loss == ours_loss
+    for a, b in zip(keras_weights, ours_weights, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -1,0 +1,1 @@
+"""Benchmarks: each module is one comparison, run as `python -m benchmarks.<name>`."""

@@ -1,0 +1,119 @@
+"""Hydra callback: one parent MLflow run per multirun, with its grid, counts and summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from mlflow.entities import Metric, Run
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from src import resume
+from src.tracking import SWEEP_ENV, setup, tracking_uri, varying
+
+log = logging.getLogger(__name__)
+COUNTED = ("FINISHED", "FAILED", "KILLED")
+# the parent runs' heartbeats, kept out of the callback: launchers pickle it to their workers
+_HEARTBEATS: dict[str, resume.Heartbeat] = {}
+
+
+def grid(overrides: list[str]) -> tuple[int | None, list[str]]:
+    """Jobs in the basic sweeper's grid (None if it cannot expand it), and the swept keys."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:
+        return None, []
+    swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    try:
+        (batch,) = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    except Exception:  # e.g. interval sweeps of the optuna sweeper
+        return None, swept
+    return len(batch), swept
+
+
+def summary(
+    children: list[Run], skipped: dict[str, str], swept: list[str]
+) -> tuple[dict[str, int], list[str]]:
+    """Counts of the sweep's jobs by outcome, and a line per failed job (its swept values)."""
+    statuses = [child.info.status for child in children]
+    counts = {status.lower(): statuses.count(status) for status in COUNTED}
+    counts["skipped"] = len(skipped)
+    failed = []
+    for child in sorted(children, key=lambda c: c.info.start_time):
+        if child.info.status == "FAILED":
+            tags = child.data.tags
+            what = " ".join(varying(tags.get("augsweep.overrides", "").split(), swept))
+            failed.append(f"{what or child.info.run_name}: {tags.get('augsweep.error', '?')}")
+    return counts, failed
+
+
+class SweepCallback(Callback):
+    """One parent MLflow run per Hydra multirun; every job becomes its child run.
+
+    Jobs find the parent through an environment variable, which launchers that run jobs in
+    worker processes (joblib) pass on. Dead runs left RUNNING by an earlier, killed sweep
+    are marked KILLED before the new one starts.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        experiment_id = setup(config.tracking)
+        resume.reap(experiment_id, config.sweep.dead_after_s)
+        overrides = list(config.hydra.overrides.task)
+        size, swept = grid(overrides)
+        client = MlflowClient()
+        run = client.create_run(
+            experiment_id,
+            run_name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            tags={
+                "augsweep.role": "sweep",
+                "augsweep.command": " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
+                "augsweep.overrides": " ".join(overrides),
+                "augsweep.sweep_dir": str(config.hydra.sweep.dir),
+                **resume.identity_tags(),
+            },
+        )
+        if size is not None:
+            client.log_metric(run.info.run_id, "jobs_total", size)
+        context = {"parent_run_id": run.info.run_id, "size": size, "swept": swept}
+        os.environ[SWEEP_ENV] = json.dumps(context)
+        heartbeat = resume.Heartbeat(run.info.run_id, config.sweep.heartbeat_s)
+        _HEARTBEATS[run.info.run_id] = heartbeat.__enter__()
+        log.info("sweep parent run %s in %s", run.info.run_id, tracking_uri(config.tracking))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        context = json.loads(os.environ.pop(SWEEP_ENV, "{}"))
+        parent = context.get("parent_run_id")
+        beating = _HEARTBEATS.pop(parent, None)
+        if beating is not None:
+            beating.__exit__()
+        if parent is None:
+            return
+        client = MlflowClient()
+        run = client.get_run(parent)
+        children = client.search_runs(
+            [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
+        )
+        skipped = {k: v for k, v in run.data.tags.items() if k.startswith(resume.SKIPPED_PREFIX)}
+        counts, failed = summary(children, skipped, context["swept"])
+        now = int(time.time() * 1000)
+        client.log_batch(
+            parent, metrics=[Metric(f"jobs_{k}", v, now, 0) for k, v in counts.items()]
+        )
+        client.set_terminated(parent, "FAILED" if failed else "FINISHED")
+        print(
+            f"augsweep: sweep done: {counts['finished']} finished, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped (already in the store); parent run {parent}",
+            flush=True,
+        )
+        for line in failed:
+            print(f"augsweep: failed: {line}", flush=True)
+        if failed:
+            raise SystemExit(1)

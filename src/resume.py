@@ -1,0 +1,120 @@
+"""What a sweep finds already in the store: finished jobs to skip, dead runs to mark KILLED.
+
+Every run this package starts carries the host and the process (PID and its start time) that
+runs it, and a heartbeat tag refreshed while it runs. A run left RUNNING is dead when its
+process is gone from this host, or, for a run on another host, when its heartbeat is older
+than `sweep.dead_after_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+import psutil
+from mlflow.entities import Run, RunStatus
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+HOST, PID, PID_STARTED, HEARTBEAT = (
+    "augsweep.host",
+    "augsweep.pid",
+    "augsweep.pid_started",
+    "augsweep.heartbeat",
+)
+# tags of the sweep's parent run, one per job it did not train: value = the run it reused
+SKIPPED_PREFIX = "augsweep.skipped."
+
+
+def _process_started(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:  # gone, or not ours to see
+        return None
+
+
+def identity_tags() -> dict[str, str]:
+    """Who runs this run: host, PID, and the PID's start time (PIDs are reused)."""
+    pid = os.getpid()
+    return {
+        HOST: socket.gethostname(),
+        PID: str(pid),
+        PID_STARTED: f"{_process_started(pid):.3f}",
+        HEARTBEAT: f"{time.time():.3f}",
+    }
+
+
+class Heartbeat:
+    """Refresh a run's heartbeat tag every `interval_s` seconds from a daemon thread."""
+
+    def __init__(self, run_id: str, interval_s: float) -> None:
+        self.run_id, self.interval_s = run_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="augsweep-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        client = MlflowClient()
+        while not self._stop.wait(self.interval_s):
+            try:
+                client.set_tag(self.run_id, HEARTBEAT, f"{time.time():.3f}")
+            except Exception as err:  # a busy store must not kill the job
+                log.warning("heartbeat of run %s not written: %s", self.run_id, err)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def is_dead(run: Run, dead_after_s: float, now: float | None = None) -> bool:
+    """A RUNNING run whose process is gone (same host) or whose heartbeat stopped (any host)."""
+    if run.info.status != "RUNNING":
+        return False
+    tags = run.data.tags
+    if HOST not in tags:  # not started by augsweep: never judged
+        return False
+    if tags[HOST] == socket.gethostname():
+        started = _process_started(int(tags[PID]))
+        return started is None or abs(started - float(tags[PID_STARTED])) > 1.0
+    beat = float(tags.get(HEARTBEAT, run.info.start_time / 1000))
+    return (now or time.time()) - beat > dead_after_s
+
+
+def reap(experiment_id: str, dead_after_s: float, filter_string: str = "") -> list[Run]:
+    """Mark every dead RUNNING run KILLED (its logged metrics stay); return them."""
+    client = MlflowClient()
+    running = f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+    query = f"{running} AND {filter_string}" if filter_string else running
+    dead = [r for r in client.search_runs([experiment_id], query) if is_dead(r, dead_after_s)]
+    for run in dead:
+        client.set_tag(run.info.run_id, "augsweep.killed", "its process died while it ran")
+        client.set_terminated(run.info.run_id, "KILLED")
+        log.warning("run %s (%s) was left RUNNING by a dead process: marked KILLED",
+                    run.info.run_id, run.info.run_name)  # fmt: skip
+    return dead
+
+
+def earlier_run(experiment_id: str, digest: str, dead_after_s: float) -> Run | None:
+    """A FINISHED run of this config, else one still running elsewhere, else None.
+
+    Dead runs of the config are marked KILLED first, so the job trains again.
+    """
+    same = f"tags.config_hash = '{digest}'"
+    reap(experiment_id, dead_after_s, same)
+    for status in ("FINISHED", "RUNNING"):
+        found = MlflowClient().search_runs(
+            [experiment_id],
+            f"{same} AND attributes.status = '{status}'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        if found:
+            return found[0]
+    return None
