@@ -1,6 +1,8 @@
-"""Figures logged with every run: learning curves and the confusion matrix."""
+"""Figures: a run's learning curves and confusion matrix; a report's strength curves and heatmap."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import matplotlib
 
@@ -9,6 +11,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
@@ -52,3 +55,68 @@ def log(fig: Figure, artifact_file: str) -> None:
     """Log a figure to the active MLflow run and free it."""
     mlflow.log_figure(fig, artifact_file)
     plt.close(fig)
+
+
+def save(fig: Figure, path: Path) -> None:
+    """Write a figure to a file and free it."""
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def strength_curves(rows: pd.DataFrame, baseline: pd.Series, metric: str, title: str) -> Figure:
+    """Metric against strength, one line per aug type; the baseline as a band (mean ± 1 sd).
+
+    Filled markers: significantly different from the baseline (Holm-adjusted); hollow: not.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    low, high = baseline["mean"] - baseline["std"], baseline["mean"] + baseline["std"]
+    ax.axhspan(low, high, color="grey", alpha=0.2, label="no augmentation (mean ± 1 sd)")
+    ax.axhline(baseline["mean"], color="grey", linewidth=1)
+    for aug, group in rows.sort_values("strength").groupby("aug"):
+        x = [0.0, *group.strength]
+        y = [baseline["mean"], *group[f"{metric}_mean"]]
+        (line,) = ax.plot(x, y, marker="", label=aug)
+        ax.errorbar(
+            group.strength,
+            group[f"{metric}_mean"],
+            yerr=group[f"{metric}_std"],
+            fmt="none",
+            ecolor=line.get_color(),
+            alpha=0.5,
+            capsize=3,
+        )
+        significant = group.verdict.isin(["helps", "hurts"])
+        ax.scatter(
+            group.strength,
+            group[f"{metric}_mean"],
+            color=line.get_color(),
+            zorder=3,
+            facecolors=[line.get_color() if s else "white" for s in significant],
+        )
+    ax.set(xlabel="aug.strength", ylabel=f"{metric} (mean ± sd over folds)", title=title)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def difference_heatmap(rows: pd.DataFrame, metric: str, title: str) -> Figure:
+    """Difference from the baseline over aug type by strength; * marks a significant one."""
+    grid = rows.pivot_table(index="aug", columns="strength", values="diff", aggfunc="first")
+    verdicts = rows.pivot_table(index="aug", columns="strength", values="verdict", aggfunc="first")
+    limit = float(np.nanmax(np.abs(grid.to_numpy()))) or 1e-3
+    fig, ax = plt.subplots(
+        figsize=(2 + 0.9 * grid.shape[1], 1.5 + 0.5 * grid.shape[0]), constrained_layout=True
+    )
+    image = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), [f"{s:g}" for s in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), grid.index)
+    for i, aug in enumerate(grid.index):
+        for j, strength in enumerate(grid.columns):
+            value = grid.loc[aug, strength]
+            if np.isnan(value):
+                continue
+            mark = "*" if verdicts.loc[aug, strength] in ("helps", "hurts") else ""
+            color = "white" if abs(value) > 0.6 * limit else "black"
+            ax.text(j, i, f"{value:+.3f}{mark}", ha="center", va="center", fontsize=8, color=color)
+    ax.set(xlabel="aug.strength", ylabel="aug", title=f"{title}\ndifference from no augmentation")
+    fig.colorbar(image, ax=ax, label=f"{metric} difference")
+    return fig

@@ -1,0 +1,486 @@
+"""`python -m src.report`: where augmentation helps and where it hurts, read back from MLflow.
+
+    python -m src.report                      # the latest sweep in experiment `augsweep`
+    python -m src.report --sweep <parent run id> --metric val_f1_macro --out reports/mine
+    python -m src.report --filter "tags.dataset = 'gunpoint'"
+
+Every setting (dataset, model, aug type, strength) is compared fold by fold with the
+no-augmentation baseline (`aug=none`, or strength 0) of the same dataset, model, seed, folds
+and other config; see src/stats.py for the test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from src import plots, stats
+from src.tracking import UNHASHED, tracking_uri
+
+METRICS = (
+    "val_accuracy",
+    "val_balanced_accuracy",
+    "val_f1_macro",
+    "test_accuracy",
+    "test_balanced_accuracy",
+    "test_f1_macro",
+)
+GROUP = ["dataset", "model", "context"]
+FOLD_METRIC = re.compile(r"^metrics\.fold(\d+)/final_(.+)$")
+# config keys that do not make two runs incomparable: the augmentation itself, the seed (paired
+# on), and the keys left out of the config hash
+NOT_CONTEXT = ("aug.", "seed", *UNHASHED)
+ROLE = "tags.`augsweep.role`"
+
+
+class ReportError(Exception):
+    """Nothing to report, said in one line."""
+
+
+@dataclass
+class Selection:
+    runs: pd.DataFrame  # mlflow.search_runs rows of the job runs
+    sweep_id: str | None
+    description: str
+
+
+def _search(experiment_id: str, filter_string: str) -> pd.DataFrame:
+    return mlflow.search_runs([experiment_id], filter_string=filter_string, max_results=100_000)
+
+
+def select(
+    experiment: str, sweep: str | None = None, filter_string: str | None = None
+) -> Selection:
+    """The job runs to report: a filter's, a sweep's, or by default the latest sweep's.
+
+    A sweep's runs are its children plus the earlier runs it reused instead of training again.
+    """
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        raise ReportError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()}")
+    experiment_id = found.experiment_id
+    if filter_string:
+        runs = _search(experiment_id, f"{ROLE} = 'job' AND {filter_string}")
+        return Selection(runs, None, f"runs of experiment {experiment!r} where {filter_string}")
+    client = MlflowClient()
+    if sweep is None:
+        latest = client.search_runs(
+            [experiment_id],
+            f"{ROLE} = 'sweep'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        if not latest:
+            raise ReportError(
+                f"no sweep in experiment {experiment!r}; run one first, e.g. "
+                "python -m src.sweep -m aug=none,light,heavy"
+            )
+        sweep = latest[0].info.run_id
+    parent = client.get_run(sweep)
+    runs = _search(experiment_id, f"tags.mlflow.parentRunId = '{sweep}'")
+    reused = sorted(v for k, v in parent.data.tags.items() if k.startswith("augsweep.skipped."))
+    for start in range(0, len(reused), 100):
+        ids = ", ".join(f"'{run_id}'" for run_id in reused[start : start + 100])
+        runs = pd.concat([runs, _search(experiment_id, f"attributes.run_id IN ({ids})")])
+    name = parent.data.tags.get("mlflow.runName", sweep)
+    return Selection(runs.reset_index(drop=True), sweep, f"sweep {sweep} ({name})")
+
+
+def _context(row: pd.Series, param_columns: list[str]) -> str:
+    """Hash of the config that must match for two runs to be compared."""
+    kept = {
+        c.removeprefix("params."): row[c]
+        for c in param_columns
+        if not c.removeprefix("params.").startswith(NOT_CONTEXT) and pd.notna(row[c])
+    }
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:8]
+
+
+# (run id, score) -> that score of the run on each fold, indexed by fold
+Folds = dict[tuple[str, str], pd.Series]
+
+
+def tidy(runs: pd.DataFrame) -> tuple[pd.DataFrame, Folds]:
+    """One row per run (what it is, its status), and each run's per-fold scores."""
+    if runs.empty:
+        return pd.DataFrame(), {}
+    params = [c for c in runs.columns if c.startswith("params.")]
+
+    def tag(name: str) -> pd.Series:
+        column = f"tags.{name}"
+        return runs[column] if column in runs else pd.Series([None] * len(runs), index=runs.index)
+
+    table = pd.DataFrame(
+        {
+            "run_id": runs["run_id"],
+            "run_name": tag("mlflow.runName"),
+            "status": runs["status"],
+            "start_time": runs["start_time"],
+            "dataset": tag("dataset"),
+            "model": tag("model"),
+            "aug": tag("aug"),
+            "strength": pd.to_numeric(tag("strength"), errors="coerce"),
+            "seed": pd.to_numeric(tag("seed"), errors="coerce"),
+            "config_hash": tag("config_hash"),
+            "folds_k": pd.to_numeric(runs.get("params.cv.folds"), errors="coerce"),
+            "error": tag("augsweep.error"),
+            "overrides": tag("augsweep.overrides"),
+        }
+    )
+    table["context"] = [_context(row, params) for _, row in runs.iterrows()]
+    per_run: dict[tuple[str, str], dict[int, float]] = {}
+    for column in runs.columns:
+        match = FOLD_METRIC.match(column)
+        if match:
+            fold, score = int(match[1]), match[2]
+            for run_id, value in zip(runs["run_id"], runs[column], strict=True):
+                if pd.notna(value):
+                    per_run.setdefault((run_id, score), {})[fold] = value
+    folds = {key: pd.Series(values).sort_index() for key, values in per_run.items()}
+    return table, folds
+
+
+def _fold_values(folds: Folds, run_id: str, score: str) -> pd.Series:
+    """fold index -> value of one score of one run."""
+    return folds.get((run_id, score), pd.Series(dtype=float))
+
+
+def _paired(folds: Folds, pairs: list[tuple[str, str]], metric: str) -> np.ndarray:
+    """Differences (first minus second) on the folds both runs of each pair have."""
+    diffs = []
+    for treated, base in pairs:
+        a, b = _fold_values(folds, treated, metric), _fold_values(folds, base, metric)
+        common = a.index.intersection(b.index)
+        diffs.append(a[common].to_numpy() - b[common].to_numpy())
+    return np.concatenate(diffs) if diffs else np.array([])
+
+
+@dataclass
+class Report:
+    comparison: pd.DataFrame  # one row per (dataset, model, aug, strength)
+    strengths: pd.DataFrame  # one row per (dataset, model, aug): best and too-strong strength
+    baselines: pd.DataFrame  # per (dataset, model, context): the baseline's folds, mean, std
+    not_finished: pd.DataFrame  # failed, killed and running runs, never averaged in
+    messages: list[str]  # what could not be compared, and why
+    metric: str
+
+
+def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
+    """The comparison table, the per-type strength summary, and what was left out."""
+    finished = table[table.status == "FINISHED"].sort_values("start_time")
+    # a config trained twice (sweep.rerun=true) counts once: its latest run
+    finished = finished.drop_duplicates("config_hash", keep="last")
+    not_finished = table[table.status != "FINISHED"][
+        ["run_name", "status", "overrides", "error", "run_id"]
+    ].reset_index(drop=True)
+    is_base = (finished.aug == "none") | (finished.strength == 0)
+    # per (dataset, model, context, seed): the baseline run, aug=none before strength 0
+    bases = finished[is_base].assign(order=lambda d: (d.aug == "none").astype(int))
+    bases = bases.sort_values(["order", "start_time"]).drop_duplicates(
+        [*GROUP, "seed"], keep="last"
+    )
+    keys = bases[[*GROUP, "seed"]].itertuples(index=False, name=None)
+    base_of = dict(zip(keys, bases.run_id, strict=True))
+    rows, messages = [], []
+    treated = finished[~is_base]
+    for key, group in treated.groupby([*GROUP, "aug", "strength"], sort=True):
+        pairs = [
+            (r.run_id, base_of[(*key[:3], r.seed)])
+            for r in group.itertuples()
+            if (*key[:3], r.seed) in base_of
+        ]
+        if not pairs:
+            seeds = ",".join(str(int(s)) for s in sorted(group.seed.unique()))
+            near = bases[(bases.dataset == key[0]) & (bases.model == key[1])]
+            message = (
+                f"no baseline for {key[0]}/{key[1]} (aug={key[3]}): add aug=none to the "
+                f"sweep, e.g. python -m src.sweep -m aug=none,{key[3]}"
+                if near.empty
+                else f"no baseline with the same seed and config for {key[0]}/{key[1]} "
+                f"(aug={key[3]}, seed {seeds}): add aug=none with seed={seeds} to the sweep"
+            )
+            if message not in messages:
+                messages.append(message)
+            continue
+        values = pd.concat([_fold_values(folds, r, metric) for r in group.run_id])
+        base_values = pd.concat([_fold_values(folds, b, metric) for _, b in pairs])
+        k = group.folds_k.iloc[0]
+        result = stats.compare_paired(_paired(folds, pairs, metric), 1 / (k - 1))
+        rows.append(
+            {
+                "dataset": key[0],
+                "model": key[1],
+                "context": key[2],
+                "aug": key[3],
+                "strength": key[4],
+                "runs": len(group),
+                "folds": len(values),
+                f"{metric}_mean": values.mean(),
+                f"{metric}_std": values.std(ddof=1) if len(values) > 1 else float("nan"),
+                "baseline_mean": base_values.mean(),
+                "diff": result.mean,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "paired_folds": result.n,
+                "p_value": result.p_value,
+                "gap_mean": pd.concat([_fold_values(folds, r, "gap") for r in group.run_id]).mean(),
+                "fit_time_s_mean": pd.concat(
+                    [_fold_values(folds, r, "fit_time_s") for r in group.run_id]
+                ).mean(),
+            }
+        )
+    comparison = pd.DataFrame(rows)
+    if not comparison.empty:
+        comparison.insert(
+            comparison.columns.get_loc("p_value") + 1, "p_holm", stats.holm(comparison.p_value)
+        )
+        comparison["verdict"] = [
+            stats.verdict(n, d, p)
+            for n, d, p in zip(
+                comparison.paired_folds, comparison["diff"], comparison.p_holm, strict=True
+            )
+        ]
+    strengths = _strengths(finished, bases, folds, metric)
+    baselines = pd.DataFrame(
+        [
+            {
+                "dataset": key[0],
+                "model": key[1],
+                "context": key[2],
+                "runs": len(group),
+                "folds": len(values),
+                "mean": values.mean(),
+                "std": values.std(ddof=1) if len(values) > 1 else 0.0,
+            }
+            for key, group in bases.groupby(GROUP)
+            for values in [pd.concat([_fold_values(folds, r, metric) for r in group.run_id])]
+        ],
+        columns=[*GROUP, "runs", "folds", "mean", "std"],
+    )
+    return Report(comparison, strengths, baselines, not_finished, messages, metric)
+
+
+def _strengths(
+    finished: pd.DataFrame, bases: pd.DataFrame, folds: Folds, metric: str
+) -> pd.DataFrame:
+    """Per aug type: the best strength (0 = baseline) and where more starts to hurt.
+
+    `too_strong_from` is the lowest strength above the best whose metric is significantly below
+    the best's (paired by seed and fold, Holm over the strengths above the best).
+    """
+    rows = []
+    treated = finished[(finished.aug != "none") & (finished.strength > 0)]
+    for key, group in treated.groupby([*GROUP, "aug"], sort=True):
+        base = bases[(bases[GROUP] == pd.Series(key[:3], index=GROUP)).all(axis=1)]
+        by_strength = {s: g for s, g in group.groupby("strength")}
+        if not base.empty:
+            by_strength[0.0] = base
+        means = {
+            s: pd.concat([_fold_values(folds, r, metric) for r in g.run_id]).mean()
+            for s, g in by_strength.items()
+        }
+        best = max(means, key=lambda s: (means[s], -s))
+        best_runs = dict(zip(by_strength[best].seed, by_strength[best].run_id, strict=True))
+        above = sorted(s for s in by_strength if s > best)
+        results = []
+        for s in above:
+            pairs = [
+                (r.run_id, best_runs[r.seed])
+                for r in by_strength[s].itertuples()
+                if r.seed in best_runs
+            ]
+            k = by_strength[s].folds_k.iloc[0]
+            results.append(stats.compare_paired(_paired(folds, pairs, metric), 1 / (k - 1)))
+        adjusted = stats.holm([r.p_value for r in results])
+        worse = [
+            (s, r, p)
+            for s, r, p in zip(above, results, adjusted, strict=True)
+            if p < stats.ALPHA and r.mean < 0
+        ]
+        first = worse[0] if worse else None
+        rows.append(
+            {
+                "dataset": key[0],
+                "model": key[1],
+                "context": key[2],
+                "aug": key[3],
+                "strengths": ", ".join(f"{s:g}" for s in sorted(by_strength)),
+                "best_strength": best,
+                f"best_{metric}_mean": means[best],
+                "too_strong_from": first[0] if first else float("nan"),
+                "drop_vs_best": first[1].mean if first else float("nan"),
+                "p_holm": first[2] if first else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _drop_single_context(frame: pd.DataFrame) -> pd.DataFrame:
+    """The context column only matters when a dataset/model pair was run in several configs."""
+    if frame.empty or frame.groupby(["dataset", "model"]).context.nunique().max() > 1:
+        return frame
+    return frame.drop(columns="context")
+
+
+def shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """For reading: 4 decimals, p-values in 2 significant digits (tiny ones stay visible)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column.startswith("p_"):
+            frame[column] = [f"{p:.2g}" if pd.notna(p) else "" for p in frame[column]]
+    frame = frame.round(4)
+    return frame.astype(object).where(frame.notna(), "")
+
+
+def export(report: Report, out: Path) -> list[Path]:
+    """CSV, Markdown, LaTeX and HTML tables, plots, and report.md, written to `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in (("comparison", report.comparison), ("strengths", report.strengths)):
+        if frame.empty:
+            continue
+        frame = _drop_single_context(frame)
+        frame.to_csv(out / f"{name}.csv", index=False)
+        readable = shown(frame)
+        (out / f"{name}.md").write_text(readable.to_markdown(index=False) + "\n")
+        latex = readable.to_latex(index=False, float_format="{:.4g}".format, escape=True)
+        (out / f"{name}.tex").write_text(latex)
+        (out / f"{name}.html").write_text(readable.to_html(index=False, na_rep=""))
+        written += [out / f"{name}.{ext}" for ext in ("csv", "md", "tex", "html")]
+    if not report.not_finished.empty:
+        report.not_finished.to_csv(out / "not_finished.csv", index=False)
+        written.append(out / "not_finished.csv")
+    comparison = report.comparison
+    if comparison.empty:
+        return written
+    several = "context" in _drop_single_context(comparison).columns
+    for (dataset, model, context), rows in comparison.groupby(GROUP):
+        stem = f"{dataset}_{model}" + (f"_{context}" if several else "")
+        base = report.baselines[
+            (report.baselines.dataset == dataset)
+            & (report.baselines.model == model)
+            & (report.baselines.context == context)
+        ].iloc[0]
+        title = f"{dataset} / {model}: {report.metric}"
+        figures = {
+            f"strength_curves_{stem}.png": plots.strength_curves(rows, base, report.metric, title),
+            f"difference_heatmap_{stem}.png": plots.difference_heatmap(rows, report.metric, title),
+        }
+        for name, figure in figures.items():
+            plots.save(figure, out / name)
+            written.append(out / name)
+    return written
+
+
+def summary_markdown(report: Report, selection: Selection) -> str:
+    """report.md: what was compared, the verdicts, and what was left out."""
+    parts = [f"# augsweep report: {report.metric}\n", f"Runs: {selection.description}.\n"]
+    if not report.comparison.empty:
+        verdicts = _drop_single_context(report.comparison)[
+            [
+                c
+                for c in (
+                    "dataset",
+                    "model",
+                    "context",
+                    "aug",
+                    "strength",
+                    "runs",
+                    "folds",
+                    f"{report.metric}_mean",
+                    "diff",
+                    "ci_low",
+                    "ci_high",
+                    "p_holm",
+                    "verdict",
+                )
+                if c in _drop_single_context(report.comparison)
+            ]
+        ]
+        parts += [
+            "## Against the no-augmentation baseline\n",
+            shown(verdicts).to_markdown(index=False) + "\n",
+        ]
+        parts.append(
+            "diff: mean paired difference (setting minus baseline) over seeds and folds, with "
+            "its 95% interval; p_holm: corrected resampled t-test (Nadeau and Bengio), "
+            "Holm-adjusted over all settings in this table. Verdict at p_holm < 0.05.\n"
+        )
+    if not report.strengths.empty:
+        parts += [
+            "## Strength per augmentation type\n",
+            shown(_drop_single_context(report.strengths)).to_markdown(index=False) + "\n",
+            "too_strong_from: the lowest strength above the best whose metric is "
+            "significantly below the best's (blank: none within the strengths tried).\n",
+        ]
+    if report.messages:
+        parts += ["## Not compared\n", *[f"- {m}\n" for m in report.messages]]
+    if not report.not_finished.empty:
+        parts += [
+            "## Failed, killed or running runs (left out of every number)\n",
+            report.not_finished.to_markdown(index=False) + "\n",
+        ]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m src.report", description=__doc__.splitlines()[0].split(": ", 1)[1]
+    )
+    parser.add_argument("--experiment", default="augsweep", help="MLflow experiment name")
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else mlruns/")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--sweep", help="the sweep's parent run id (default: the latest sweep)")
+    which.add_argument("--filter", help="an MLflow filter string over the job runs instead")
+    parser.add_argument(
+        "--metric",
+        default="val_accuracy",
+        choices=METRICS,
+        help="per-fold score to compare (default: val_accuracy)",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default: reports/<sweep>)")
+    args = parser.parse_args(argv)
+    uri = tracking_uri({"uri": args.tracking_uri})
+    mlflow.set_tracking_uri(uri)
+    try:
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+            raise ReportError(f"no MLflow store at {uri}; run a sweep first")
+        selection = select(args.experiment, args.sweep, args.filter)
+        table, folds = tidy(selection.runs)
+        if table.empty:
+            raise ReportError(f"no job runs in {selection.description}")
+        report = compare(table, folds, args.metric)
+    except (ReportError, mlflow.exceptions.MlflowException) as err:
+        print(f"augsweep: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    out = args.out or Path("reports") / (
+        f"sweep-{selection.sweep_id}" if selection.sweep_id else "selection"
+    )
+    written = export(report, out)
+    text = summary_markdown(report, selection)
+    (out / "report.md").write_text(text)
+    written.append(out / "report.md")
+    if selection.sweep_id:
+        MlflowClient().log_artifacts(selection.sweep_id, str(out), artifact_path="report")
+    print(text)
+    print(
+        f"augsweep: wrote {len(written)} files to {out}"
+        + (f" and to run {selection.sweep_id} (artifacts/report)" if selection.sweep_id else "")
+    )
+    if report.comparison.empty:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""The report: statistics on fixed inputs, and tables recomputed from the raw per-fold metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from scipy import stats as scipy_stats
+
+from src import report, stats, tracking
+from src.train import run
+from tests.conftest import ROOT
+from tests.test_sweep import command
+
+FOLDS = 3
+RUN = ("data.subset=200", "train.epochs=2", f"cv.folds={FOLDS}")
+
+
+def corrected_t(diffs: list[float], ratio: float) -> tuple[float, float, float]:
+    """Nadeau-Bengio by hand: mean, half-width of the 95% interval, two-sided p."""
+    d = np.array(diffs)
+    n = len(d)
+    se = np.sqrt(np.var(d, ddof=1) * (1 / n + ratio))
+    t = d.mean() / se
+    return d.mean(), scipy_stats.t.ppf(0.975, n - 1) * se, 2 * scipy_stats.t.sf(abs(t), n - 1)
+
+
+@pytest.mark.parametrize(
+    ("diffs", "expected"),
+    [
+        ([0.10, 0.12, 0.09, 0.11, 0.10], stats.HELPS),  # clear improvement
+        ([-0.20, -0.25, -0.18, -0.22, -0.21], stats.HURTS),  # clear harm
+        ([0.01, -0.02, 0.015, -0.01, 0.004], stats.NO_EFFECT),  # pure noise
+    ],
+)
+def test_paired_comparison_gives_the_known_answer(diffs, expected):
+    result = stats.compare_paired(np.array(diffs), val_train_ratio=1 / 4)
+    mean, half, p = corrected_t(diffs, 1 / 4)
+    assert result.n == 5 and result.mean == pytest.approx(mean)
+    assert (result.ci_low, result.ci_high) == pytest.approx((mean - half, mean + half))
+    assert result.p_value == pytest.approx(p)
+    assert stats.verdict(result.n, result.mean, result.p_value) == expected
+    # without the correction it is the textbook paired t-test
+    plain = stats.compare_paired(np.array(diffs), val_train_ratio=0)
+    assert plain.p_value == pytest.approx(scipy_stats.ttest_1samp(diffs, 0).pvalue)
+    # the correction widens the interval: folds share training data
+    assert plain.ci_high - plain.ci_low < result.ci_high - result.ci_low
+
+
+def test_noise_in_one_direction_is_not_called_significant_by_the_correction():
+    diffs = [0.02, 0.01, 0.03, 0.015, 0.005]  # plain t-test: p < 0.05
+    assert stats.compare_paired(np.array(diffs), 0).p_value < 0.05
+    assert stats.compare_paired(np.array(diffs), 1 / 4).p_value > 0.05
+
+
+def test_holm_and_too_few_folds():
+    p = [0.01, 0.04, 0.03, float("nan"), 0.005]
+    # Holm by hand: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, kept monotone
+    np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, np.nan, 0.02])
+    one = stats.compare_paired(np.array([0.3]), 0.25)
+    assert np.isnan(one.p_value) and stats.verdict(one.n, one.mean, np.nan) == stats.TOO_FEW
+    constant = stats.compare_paired(np.array([-0.1, -0.1, -0.1]), 0.5)
+    assert constant.p_value == 0 and stats.verdict(3, constant.mean, 0.0) == stats.HURTS
+
+
+@pytest.fixture
+def sweep_parent(monkeypatch):
+    """A parent run and the environment the sweep callback gives its jobs."""
+    experiment_id = tracking.setup(tracking_cfg())
+    parent = MlflowClient().create_run(experiment_id, tags={"augsweep.role": "sweep"}).info.run_id
+    context = {"parent_run_id": parent, "size": None, "swept": []}
+    monkeypatch.setenv(tracking.SWEEP_ENV, json.dumps(context))
+    return parent
+
+
+def tracking_cfg():
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"uri": None, "experiment": "augsweep"})
+
+
+def fold_values(client, run_id, score="val_accuracy"):
+    metrics = client.get_run(run_id).data.metrics
+    return np.array([metrics[f"fold{k}/final_{score}"] for k in range(FOLDS)])
+
+
+def test_exported_numbers_equal_a_recomputation_from_the_store(make_cfg, sweep_parent, tmp_path):
+    base = run(make_cfg(*RUN, "aug=none")).run_id
+    rotated = {s: run(make_cfg(*RUN, "aug=rotation", f"aug.strength={s}")).run_id
+               for s in (0.5, 1)}  # fmt: skip
+    with pytest.raises(Exception, match="does not exist"):
+        run(make_cfg(*RUN, "data=series_file", f"data.path={tmp_path}/gone.npz"))
+    out = tmp_path / "report"
+    assert report.main(["--out", str(out), "--metric", "val_accuracy"]) == 0
+
+    client = MlflowClient()
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table.aug) == ["rotation", "rotation"] and list(table.strength) == [0.5, 1.0]
+    p_values = []
+    for row in table.itertuples():
+        ours, theirs = fold_values(client, rotated[row.strength]), fold_values(client, base)
+        mean, half, p = corrected_t(list(ours - theirs), 1 / (FOLDS - 1))
+        assert (row.runs, row.folds, row.paired_folds) == (1, FOLDS, FOLDS)
+        assert row.val_accuracy_mean == pytest.approx(ours.mean())
+        assert row.val_accuracy_std == pytest.approx(ours.std(ddof=1))
+        assert row.baseline_mean == pytest.approx(theirs.mean())
+        assert row.diff == pytest.approx(mean)
+        assert (row.ci_low, row.ci_high) == pytest.approx((mean - half, mean + half))
+        assert row.p_value == pytest.approx(p)
+        assert row.gap_mean == pytest.approx(
+            fold_values(client, rotated[row.strength], "gap").mean()
+        )
+        p_values.append(p)
+    np.testing.assert_allclose(table.p_holm, np.minimum(1, np.maximum.accumulate(
+        np.sort(p_values) * [2, 1]))[np.argsort(np.argsort(p_values))])  # fmt: skip
+    # every export format, the figures, and the same files on the sweep's parent run
+    files = {p.name for p in out.iterdir()}
+    for name in ("comparison", "strengths"):
+        assert {f"{name}.{ext}" for ext in ("csv", "md", "tex", "html")} <= files
+    assert {"strength_curves_digits_cnn.png", "difference_heatmap_digits_cnn.png"} <= files
+    latex = (out / "comparison.tex").read_text()
+    assert "\\begin{tabular}" in latex and "val\\_accuracy\\_mean" in latex  # escaped for LaTeX
+    assert "<table" in (out / "comparison.html").read_text()
+    logged = {a.path for a in client.list_artifacts(sweep_parent, "report")}
+    assert {f"report/{f}" for f in files} == logged
+    # the failed run is listed apart, never averaged in
+    apart = pd.read_csv(out / "not_finished.csv")
+    assert list(apart.status) == ["FAILED"] and "gone.npz" in apart.error[0]
+    text = (out / "report.md").read_text()
+    assert "## Failed, killed or running runs" in text and "gone.npz" in text
+
+
+def test_a_sweep_without_baseline_says_how_to_add_one(make_cfg, sweep_parent, tmp_path, capsys):
+    run(make_cfg(*RUN, "aug=rotation", "aug.strength=1"))
+    assert report.main(["--out", str(tmp_path / "r")]) == 1
+    printed = capsys.readouterr().out
+    assert ("no baseline for digits/cnn (aug=rotation): add aug=none to the sweep, e.g. "
+            "python -m src.sweep -m aug=none,rotation") in printed  # fmt: skip
+    assert not (tmp_path / "r" / "comparison.csv").exists()
+
+
+def test_unpaired_seeds_are_not_compared(make_cfg, sweep_parent, tmp_path, capsys):
+    run(make_cfg(*RUN, "aug=none", "seed=0"))
+    run(make_cfg(*RUN, "aug=rotation", "seed=1"))
+    assert report.main(["--out", str(tmp_path / "r")]) == 1
+    assert ("no baseline with the same seed and config for digits/cnn (aug=rotation, seed 1): "
+            "add aug=none with seed=1 to the sweep") in capsys.readouterr().out  # fmt: skip
+    assert not (tmp_path / "r" / "comparison.csv").exists()
+
+
+def test_bad_selection_is_one_line(tmp_path, capsys, mlflow_store):
+    assert report.main([]) == 2
+    assert capsys.readouterr().err == (
+        f"augsweep: error: no MLflow store at {mlflow_store}; run a sweep first\n"
+    )
+    tracking.setup(tracking_cfg())
+    capsys.readouterr()
+    assert report.main(["--experiment", "nope"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"augsweep: error: no experiment 'nope' in {mlflow_store}"
+    )
+    assert report.main([]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "augsweep: error: no sweep in experiment 'augsweep'; run one first, e.g. "
+        "python -m src.sweep -m aug=none,light,heavy"
+    )
+    with pytest.raises(SystemExit):
+        report.main(["--metric", "accuracy"])
+    assert "invalid choice: 'accuracy'" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rest(base: str, path: str, body: dict | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}{path}", data=data,
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as response:
+        raw = response.read()
+    return json.loads(raw) if path.startswith("/api/") else raw.decode()
+
+
+@pytest.mark.slow
+def test_absurd_augmentation_hurts_and_a_real_server_serves_the_report(tmp_path, mlflow_store):
+    done = subprocess.run(command(tmp_path, "-m", "aug=none,heavy", "data.subset=400",
+                                  "train.epochs=8", "cv.folds=4"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    made = subprocess.run([sys.executable, "-m", "src.report", "--out", str(tmp_path / "rep")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    (row,) = pd.read_csv(tmp_path / "rep" / "comparison.csv").itertuples()
+    assert (row.aug, row.strength, row.folds) == ("heavy", 1.0, 4)
+    assert row.verdict == "hurts" and row.ci_high < 0
+
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", mlflow_store,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                assert rest(base, "/health") == "OK"
+                break
+            except (urllib.error.URLError, ConnectionError):
+                started = time.monotonic() < deadline and server.poll() is None
+                assert started, (tmp_path / "server.log").read_text()[-3000:]
+                time.sleep(0.5)
+        experiment = rest(base, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=augsweep")
+        experiment_id = experiment["experiment"]["experiment_id"]
+        found = rest(base, "/api/2.0/mlflow/runs/search",
+                     {"experiment_ids": [experiment_id]})["runs"]  # fmt: skip
+        tags = [{t["key"]: t["value"] for t in r["data"]["tags"]} for r in found]
+        (parent,) = [r for r, t in zip(found, tags, strict=True)
+                     if t["augsweep.role"] == "sweep"]  # fmt: skip
+        parent_id = parent["info"]["run_id"]
+        children = [(r, t) for r, t in zip(found, tags, strict=True) if t["augsweep.role"] == "job"]
+        assert sorted(t["aug"] for _, t in children) == ["heavy", "none"]
+        for child, child_tags in children:
+            run_id = child["info"]["run_id"]
+            assert child["info"]["status"] == "FINISHED"
+            assert child_tags["mlflow.parentRunId"] == parent_id
+            history = rest(base, f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}"
+                                 "&metric_key=fold3/val_accuracy")["metrics"]  # fmt: skip
+            assert sorted(m["step"] for m in history) == list(range(8))
+            listed = rest(base, f"/api/2.0/mlflow/artifacts/list?run_id={run_id}")["files"]
+            assert "augmentation_preview.png" in {f["path"] for f in listed}
+        listed = rest(base, f"/api/2.0/mlflow/artifacts/list?run_id={parent_id}&path=report")
+        served = {f["path"] for f in listed["files"]}
+        assert {"report/comparison.csv", "report/report.md",
+                "report/strength_curves_digits_cnn.png"} <= served  # fmt: skip
+        csv = rest(base, f"/get-artifact?path=report/comparison.csv&run_uuid={parent_id}")
+        assert csv == (tmp_path / "rep" / "comparison.csv").read_text()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
