@@ -118,11 +118,24 @@ def test_strength_zero_or_no_ops_builds_nothing(modality):
 
 
 def test_build_augmentation_is_a_named_sequential_with_one_layer_per_op():
-    aug = build_augmentation(aug_cfg(0.5, image=IMAGE_OPS), "image", seed=3)
+    cfg = aug_cfg(0.5, image=IMAGE_OPS)
+    cfg.fused = False
+    aug = build_augmentation(cfg, "image", seed=3)
     assert isinstance(aug, keras.Sequential)
     assert aug.name == "augmentation"
     assert [layer.name for layer in aug.layers] == IMAGE_OPS
     assert [layer.seed for layer in aug.layers] == list(range(3, 3 + len(IMAGE_OPS)))
+
+
+def test_consecutive_geometric_ops_are_fused_into_one_layer():
+    aug = build_augmentation(aug_cfg(0.5, image=IMAGE_OPS), "image", seed=3)
+    assert IMAGE_OPS[:7] == ["flip", "rotation", "zoom", "contrast", "vertical_flip",
+                             "translation", "shear"]  # fmt: skip
+    names = [layer.name for layer in aug.layers]
+    assert names == ["fused_flip_rotation_zoom", "contrast",
+                     "fused_vertical_flip_translation_shear", *IMAGE_OPS[7:]]  # fmt: skip
+    assert aug.layers[0].ops == [("flip", 0.25), ("rotation", 0.125), ("zoom", 0.25)]
+    assert [layer.seed for layer in aug.layers[:3]] == [3, 6, 7]
 
 
 # --- properties every op must have --------------------------------------------------------------
@@ -173,10 +186,15 @@ def test_op_change_grows_with_strength(name, data):
 
 @pytest.mark.parametrize("fill_mode", ["constant", "reflect", "wrap", "nearest"])
 def test_fill_modes_reach_the_geometric_layers(fill_mode, digits):
-    aug = build_augmentation(aug_cfg(1.0, ["rotation", "zoom"], fill_mode=fill_mode), "image", 0)
-    assert [layer.fill_mode for layer in aug.layers] == [fill_mode, fill_mode]
-    y = run(aug, digits[:50])
-    assert y.min() >= 0.0 and y.max() <= 1.0
+    cfg = aug_cfg(1.0, ["rotation", "zoom"], fill_mode=fill_mode)
+    fused = build_augmentation(cfg, "image", 0)
+    assert [layer.fill_mode for layer in fused.layers] == [fill_mode]
+    cfg.fused = False
+    unfused = build_augmentation(cfg, "image", 0)
+    assert [layer.fill_mode for layer in unfused.layers] == [fill_mode, fill_mode]
+    for aug in (fused, unfused):
+        y = run(aug, digits[:50])
+        assert y.min() >= 0.0 and y.max() <= 1.0
 
 
 def test_flip_probability_is_half_the_strength(digits):

@@ -20,6 +20,7 @@ import keras
 from omegaconf import OmegaConf
 
 from src.augment import image
+from src.augment.fused import GEOMETRIC, FusedGeometry
 from src.augment.idg import idg_layers
 from src.augment.layers import (
     BrightnessScale,
@@ -365,7 +366,39 @@ def build_augmentation(aug_cfg: Any, modality: str, seed: int) -> keras.Sequenti
     entries = [e for e in _entries(aug_cfg, modality) if not e.mixing]
     if not entries:
         return None
-    return keras.Sequential([e.build(seed + i) for i, e in enumerate(entries)], name="augmentation")
+    layers = [e.build(seed + i) for i, e in enumerate(entries)]
+    if aug_cfg.get("fused", True):
+        layers = _fuse_geometry(entries, layers, _fill_mode(aug_cfg), seed)
+    return keras.Sequential(layers, name="augmentation")
+
+
+def _fuse_geometry(
+    entries: list[Entry], layers: list[keras.layers.Layer], fill_mode: str, seed: int
+) -> list[keras.layers.Layer]:
+    """Runs of two or more consecutive geometric ops become one `FusedGeometry` layer.
+
+    A single op keeps its Keras layer, so `aug=<op>` ablations are Keras's own op.
+    """
+    out: list[keras.layers.Layer] = []
+    run: list[int] = []
+
+    def close() -> None:
+        if len(run) > 1:
+            fused = [(entries[i].name, entries[i].magnitude) for i in run]
+            out.append(FusedGeometry(fused, fill_mode=fill_mode, seed=seed + run[0],
+                                     name="fused_" + "_".join(n for n, _ in fused)))  # fmt: skip
+        else:
+            out.extend(layers[i] for i in run)
+        run.clear()
+
+    for i, entry in enumerate(entries):
+        if entry.name in GEOMETRIC and entry.magnitude > 0:
+            run.append(i)
+            continue
+        close()
+        out.append(layers[i])
+    close()
+    return out
 
 
 def build_mixing(aug_cfg: Any, modality: str, seed: int) -> keras.layers.Layer | None:
