@@ -62,7 +62,7 @@ def check_job(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not allowed; accepted: an integer >= 1")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed!r} is not allowed; accepted: an integer >= 0")
-    for key in ("sweep.rerun", "train.deterministic"):
+    for key in ("sweep.rerun", "train.deterministic", "train.mixed_precision", "train.jit_compile"):
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, bool):
             raise ConfigError(f"{key}={value!r} is not allowed; accepted: true, false")

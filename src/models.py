@@ -101,16 +101,32 @@ def build_model(
     augmentation: keras.Layer | None = None,
     padded: bool = False,
     soft_labels: bool = False,
+    mixed_precision: bool = False,
+    jit_compile: bool = False,
 ) -> keras.Sequential:
     """A compiled Sequential: [augmentation] + the model's layers + a head sized to the classes.
 
     Augmentation sits at the front of the model, so it runs only when `training=True`.
+    `mixed_precision` computes the model's layers in float16 with float32 weights (the head
+    stays float32, so the softmax and the loss are exact); `jit_compile` XLA-compiles the
+    train, test and predict steps. Both are for accelerators.
     """
-    output, loss = head(n_classes, soft_labels)
-    layers = BUILDERS[model_cfg.name](model_cfg, padded) + [output]
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    try:
+        output, loss = head(n_classes, soft_labels)
+        layers = BUILDERS[model_cfg.name](model_cfg, padded)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if mixed_precision:  # the head in float32, as Keras's mixed precision guide does
+        output = type(output).from_config({**output.get_config(), "dtype": "float32"})
     front = [augmentation] if augmentation is not None else []
-    model = keras.Sequential([keras.Input(shape=input_shape), *front, *layers], name=model_cfg.name)
-    model.compile(optimizer=Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    model = keras.Sequential(
+        [keras.Input(shape=input_shape), *front, *layers, output], name=model_cfg.name
+    )
+    model.compile(
+        optimizer=Adam(learning_rate), loss=loss, metrics=["accuracy"], jit_compile=jit_compile
+    )
     return model
 
 

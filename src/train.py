@@ -15,12 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from src import plots, resume, tracking
-from src.augment import resolve_ops
+from src.augment import placement, resolve_ops
 from src.augment.plan import Plan
 from src.augment.preview import preview_figure
 from src.config import check_job
 from src.cv import Fold, check_cv, split
 from src.data import Dataset, load_dataset
+from src.errors import ConfigError
 from src.models import AUTO_MODEL, build_model, predict_labels, resolve_model_cfg
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,13 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
     """Check everything and load the data, before any training: the job's resolved config."""
     check_job(cfg)
     data = load_dataset(cfg.data)
-    resolve_ops(cfg.aug, data.modality)
+    ops = resolve_ops(cfg.aug, data.modality)
+    if cfg.train.jit_compile and ops and placement(cfg.aug) == "model":
+        raise ConfigError(
+            "train.jit_compile=true is not supported with aug.placement=model: TensorFlow cannot "
+            "XLA-compile the augmentation layers; accepted: aug.placement=dataset (augmentation "
+            "in tf.data, the model compiled)"
+        )
     job = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     job.model = resolve_model_cfg(cfg.model, data.modality)
     check_cv(cfg.cv, data.y_train, data.classes)
@@ -172,6 +179,8 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
             augmentation=plan.in_model,
             padded=data.padded,
             soft_labels=plan.soft_labels,
+            mixed_precision=job.train.mixed_precision,
+            jit_compile=job.train.jit_compile,
         )
         if fold.index == 0:
             mlflow.log_text(model_summary(model), "model_summary.txt")

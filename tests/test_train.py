@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from src.augment import build_augmentation
 from src.cv import split
 from src.data import load_dataset
+from src.errors import ConfigError
 from src.models import Adam, build_model, resolve_model_cfg
 from src.train import run
 
@@ -200,3 +201,25 @@ def test_our_adam_trains_exactly_like_keras_adam(make_cfg, data):
     assert keras_loss == ours_loss
     for a, b in zip(keras_weights, ours_weights, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mixed_precision_and_xla_options_reach_the_model(make_cfg):
+    cfg = make_cfg("data.subset=200", "train.epochs=1", "train.mixed_precision=true",
+                   "train.jit_compile=true", "train.deterministic=false", "aug=heavy",
+                   "aug.placement=dataset")  # fmt: skip
+    dataset = load_dataset(cfg.data)
+    model = build_model(resolve_model_cfg(cfg.model, "image"), dataset.input_shape,
+                        dataset.n_classes, learning_rate=1e-3, mixed_precision=True,
+                        jit_compile=True)  # fmt: skip
+    conv = next(layer for layer in model.layers if "conv" in layer.name)
+    assert (conv.compute_dtype, conv.variable_dtype) == ("float16", "float32")
+    assert model.layers[-1].compute_dtype == "float32" and model.jit_compile is True
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+    result = run(cfg)
+    found = only_run(MlflowClient())
+    assert found.info.status == "FINISHED" and found.info.run_id == result.run_id
+    assert found.data.params["train.mixed_precision"] == "True"
+    assert found.data.params["train.jit_compile"] == "True"
+    assert 0.1 < result.metrics["val_accuracy_mean"] <= 1
+    with pytest.raises(ConfigError, match="^train.jit_compile=true is not supported with aug"):
+        run(make_cfg("train.jit_compile=true", "aug=heavy"))
