@@ -13,6 +13,7 @@ import tensorflow as tf
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from tensorflow.python.framework.config import disable_op_determinism
 
 from src import plots, resume, tracking
 from src.augment import placement, resolve_ops
@@ -125,6 +126,11 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
     check_job(cfg)
     data = load_dataset(cfg.data)
     ops = resolve_ops(cfg.aug, data.modality)
+    if cfg.train.jit_compile and cfg.train.deterministic:
+        raise ConfigError(
+            "train.jit_compile=true has no effect with train.deterministic=true (Keras turns XLA "
+            "off under op determinism); accepted: train.deterministic=false with it"
+        )
     if cfg.train.jit_compile and ops and placement(cfg.aug) == "model":
         raise ConfigError(
             "train.jit_compile=true is not supported with aug.placement=model: TensorFlow cannot "
@@ -244,8 +250,11 @@ def run(cfg: DictConfig) -> JobResult:
     skipped = skip_earlier(experiment_id, job, digest)
     if skipped is not None:
         return skipped
+    # process-wide: set for every job, so one job's choice never leaks into the next
     if job.train.deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        disable_op_determinism()
     tags |= {
         "dataset": data.name,
         "modality": data.modality,

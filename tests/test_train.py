@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from tensorflow.python.framework.config import is_op_determinism_enabled
 
 from src.augment import build_augmentation
 from src.cv import split
@@ -204,9 +205,18 @@ def test_our_adam_trains_exactly_like_keras_adam(make_cfg, data):
 
 
 def test_mixed_precision_and_xla_options_reach_the_model(make_cfg):
+    run(make_cfg("data.subset=200", "train.epochs=1"))  # deterministic, the default
+    assert is_op_determinism_enabled()
     cfg = make_cfg("data.subset=200", "train.epochs=1", "train.mixed_precision=true",
                    "train.jit_compile=true", "train.deterministic=false", "aug=heavy",
                    "aug.placement=dataset")  # fmt: skip
+    result = run(cfg)
+    found = MlflowClient().get_run(result.run_id)
+    assert found.info.status == "FINISHED"
+    assert found.data.params["train.mixed_precision"] == "True"
+    assert found.data.params["train.jit_compile"] == "True"
+    assert 0.1 < result.metrics["val_accuracy_mean"] <= 1
+    assert not is_op_determinism_enabled()  # an earlier deterministic job does not leak
     dataset = load_dataset(cfg.data)
     model = build_model(resolve_model_cfg(cfg.model, "image"), dataset.input_shape,
                         dataset.n_classes, learning_rate=1e-3, mixed_precision=True,
@@ -215,11 +225,7 @@ def test_mixed_precision_and_xla_options_reach_the_model(make_cfg):
     assert (conv.compute_dtype, conv.variable_dtype) == ("float16", "float32")
     assert model.layers[-1].compute_dtype == "float32" and model.jit_compile is True
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
-    result = run(cfg)
-    found = only_run(MlflowClient())
-    assert found.info.status == "FINISHED" and found.info.run_id == result.run_id
-    assert found.data.params["train.mixed_precision"] == "True"
-    assert found.data.params["train.jit_compile"] == "True"
-    assert 0.1 < result.metrics["val_accuracy_mean"] <= 1
     with pytest.raises(ConfigError, match="^train.jit_compile=true is not supported with aug"):
-        run(make_cfg("train.jit_compile=true", "aug=heavy"))
+        run(make_cfg("train.jit_compile=true", "train.deterministic=false", "aug=heavy"))
+    with pytest.raises(ConfigError, match="^train.jit_compile=true has no effect with train.det"):
+        run(make_cfg("train.jit_compile=true", "aug=none"))
