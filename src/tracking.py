@@ -1,4 +1,4 @@
-"""The MLflow store, a job's run and what it logs: params, config hash, per-epoch curves."""
+"""The MLflow store, the config hash, and the run that records one job (with its heartbeat)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,14 @@ import json
 import logging
 import os
 import re
-import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import keras
 import mlflow
 from hydra.core.hydra_config import HydraConfig
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from src import resume
@@ -104,37 +100,6 @@ def hydra_overrides() -> str:
     if not HydraConfig.initialized():
         return ""
     return " ".join(HydraConfig.get().overrides.task)
-
-
-class EpochLogger(keras.callbacks.Callback):
-    """Per-epoch curves `<prefix>/<metric>` (step = epoch) as the epochs end.
-
-    Written in one batch at most every `flush_s` seconds and at the end of training, so a
-    job killed mid-fold keeps the epochs it logged, at little cost per epoch.
-    """
-
-    def __init__(self, run_id: str, prefix: str, flush_s: float = 5.0) -> None:
-        super().__init__()
-        self.run_id, self.prefix, self.flush_s = run_id, prefix, flush_s
-        self.pending: list[Metric] = []
-        self.flushed = time.monotonic()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        now = int(time.time() * 1000)
-        self.pending += [
-            Metric(f"{self.prefix}/{key}", float(value), now, epoch)
-            for key, value in (logs or {}).items()
-        ]
-        if time.monotonic() - self.flushed >= self.flush_s:
-            self.flush()
-
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            MlflowClient().log_batch(self.run_id, metrics=self.pending, synchronous=True)
-        self.pending, self.flushed = [], time.monotonic()
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import keras
 import mlflow
 import numpy as np
 import tensorflow as tf
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
@@ -56,6 +57,37 @@ class FailOnNaN(keras.callbacks.Callback):
                 f"training loss became {float(loss)} at batch {batch}; "
                 "lower train.learning_rate or the augmentation strength"
             )
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Per-epoch curves `<prefix>/<metric>` (step = epoch) as the epochs end.
+
+    Written in one batch at most every `flush_s` seconds and at the end of training, so a
+    job killed mid-fold keeps the epochs it logged, at little cost per epoch.
+    """
+
+    def __init__(self, run_id: str, prefix: str, flush_s: float = 5.0) -> None:
+        super().__init__()
+        self.run_id, self.prefix, self.flush_s = run_id, prefix, flush_s
+        self.pending: list[Metric] = []
+        self.flushed = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        now = int(time.time() * 1000)
+        self.pending += [
+            Metric(f"{self.prefix}/{key}", float(value), now, epoch)
+            for key, value in (logs or {}).items()
+        ]
+        if time.monotonic() - self.flushed >= self.flush_s:
+            self.flush()
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            MlflowClient().log_batch(self.run_id, metrics=self.pending, synchronous=True)
+        self.pending, self.flushed = [], time.monotonic()
 
 
 @dataclass
@@ -192,7 +224,7 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
             mlflow.log_text(model_summary(model), "model_summary.txt")
             # a plan of its own, so the preview draws no random numbers from training's layers
             log_preview(job, data, Plan.build(job.aug, data.modality, data.n_classes, fold_seed))
-        curves = tracking.EpochLogger(run_id, f"fold{fold.index}")
+        curves = EpochLogger(run_id, f"fold{fold.index}")
         result = fit_and_evaluate(model, data, fold, job.train, fold_seed, plan, [curves])
         mlflow.log_metrics({f"fold{fold.index}/final_{k}": v for k, v in result.metrics.items()})
         log.debug(
