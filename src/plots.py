@@ -13,7 +13,6 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 
 def learning_curves(histories: list[dict[str, list[float]]], title: str) -> Figure:
@@ -37,6 +36,8 @@ def confusion_matrix(
     y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...], title: str
 ) -> Figure:
     """Counts of true against predicted class."""
+    from sklearn.metrics import ConfusionMatrixDisplay  # only training needs scikit-learn here
+
     fig, ax = plt.subplots(figsize=(1.5 + 0.5 * len(classes),) * 2, constrained_layout=True)
     ConfusionMatrixDisplay.from_predictions(
         y_true,

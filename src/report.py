@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from src import plots, stats
+from src.runs import search
 from src.tracking import UNHASHED, tracking_uri
 
 METRICS = (
@@ -49,13 +51,9 @@ class ReportError(Exception):
 
 @dataclass
 class Selection:
-    runs: pd.DataFrame  # mlflow.search_runs rows of the job runs
+    runs: pd.DataFrame  # one row per job run, as mlflow.search_runs gives them
     sweep_id: str | None
     description: str
-
-
-def _search(experiment_id: str, filter_string: str) -> pd.DataFrame:
-    return mlflow.search_runs([experiment_id], filter_string=filter_string, max_results=100_000)
 
 
 def select(
@@ -70,7 +68,11 @@ def select(
         raise ReportError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()}")
     experiment_id = found.experiment_id
     if filter_string:
-        runs = _search(experiment_id, f"{ROLE} = 'job' AND {filter_string}")
+        runs = mlflow.search_runs(
+            [experiment_id],
+            filter_string=f"{ROLE} = 'job' AND {filter_string}",
+            max_results=100_000,
+        )
         return Selection(runs, None, f"runs of experiment {experiment!r} where {filter_string}")
     client = MlflowClient()
     if sweep is None:
@@ -87,27 +89,32 @@ def select(
             )
         sweep = latest[0].info.run_id
     parent = client.get_run(sweep)
-    runs = _search(experiment_id, f"tags.mlflow.parentRunId = '{sweep}'")
+    runs = search(experiment_id, parent=sweep)
     reused = sorted(v for k, v in parent.data.tags.items() if k.startswith("augsweep.skipped."))
-    for start in range(0, len(reused), 100):
-        ids = ", ".join(f"'{run_id}'" for run_id in reused[start : start + 100])
-        runs = pd.concat([runs, _search(experiment_id, f"attributes.run_id IN ({ids})")])
+    if reused:
+        runs = pd.concat([runs, search(experiment_id, run_ids=reused)])
     name = parent.data.tags.get("mlflow.runName", sweep)
     return Selection(runs.reset_index(drop=True), sweep, f"sweep {sweep} ({name})")
 
 
-def _context(row: pd.Series, param_columns: list[str]) -> str:
-    """Hash of the config that must match for two runs to be compared."""
-    kept = {
-        c.removeprefix("params."): row[c]
-        for c in param_columns
-        if not c.removeprefix("params.").startswith(NOT_CONTEXT) and pd.notna(row[c])
-    }
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:8]
+def _contexts(runs: pd.DataFrame, param_columns: list[str]) -> list[str]:
+    """Per run, a hash of the config that must match for two runs to be compared."""
+    kept = sorted(c for c in param_columns if not c.removeprefix("params.").startswith(NOT_CONTEXT))
+    names = [c.removeprefix("params.") for c in kept]
+    hashes: dict[tuple, str] = {}  # a sweep's runs share a few configs: hash each once
+
+    def context(values: tuple) -> str:
+        if values not in hashes:
+            config = {n: v for n, v in zip(names, values, strict=True) if pd.notna(v)}
+            text = json.dumps(config, sort_keys=True)
+            hashes[values] = hashlib.sha256(text.encode()).hexdigest()[:8]
+        return hashes[values]
+
+    return [context(values) for values in runs[kept].itertuples(index=False, name=None)]
 
 
-# (run id, score) -> that score of the run on each fold, indexed by fold
-Folds = dict[tuple[str, str], pd.Series]
+# (run id, score) -> that score of the run on each fold: {fold index: value}
+Folds = dict[tuple[str, str], dict[int, float]]
 
 
 def tidy(runs: pd.DataFrame) -> tuple[pd.DataFrame, Folds]:
@@ -137,32 +144,41 @@ def tidy(runs: pd.DataFrame) -> tuple[pd.DataFrame, Folds]:
             "overrides": tag("augsweep.overrides"),
         }
     )
-    table["context"] = [_context(row, params) for _, row in runs.iterrows()]
-    per_run: dict[tuple[str, str], dict[int, float]] = {}
-    for column in runs.columns:
+    table["context"] = _contexts(runs, params)
+    folds: Folds = {}
+    run_ids = runs["run_id"].tolist()
+    for column in sorted(runs.columns):
         match = FOLD_METRIC.match(column)
         if match:
             fold, score = int(match[1]), match[2]
-            for run_id, value in zip(runs["run_id"], runs[column], strict=True):
-                if pd.notna(value):
-                    per_run.setdefault((run_id, score), {})[fold] = value
-    folds = {key: pd.Series(values).sort_index() for key, values in per_run.items()}
+            for run_id, value in zip(run_ids, runs[column].to_numpy(float).tolist(), strict=True):
+                if value == value:  # not NaN
+                    folds.setdefault((run_id, score), {})[fold] = value
     return table, folds
 
 
-def _fold_values(folds: Folds, run_id: str, score: str) -> pd.Series:
-    """fold index -> value of one score of one run."""
-    return folds.get((run_id, score), pd.Series(dtype=float))
+def _values(folds: Folds, run_ids: Iterable[str], score: str) -> np.ndarray:
+    """One score of these runs on all their folds, in one array."""
+    return np.array(
+        [v for run_id in run_ids for v in folds.get((run_id, score), {}).values()], dtype=float
+    )
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _std(values: np.ndarray, empty: float = float("nan")) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else empty
 
 
 def _paired(folds: Folds, pairs: list[tuple[str, str]], metric: str) -> np.ndarray:
     """Differences (first minus second) on the folds both runs of each pair have."""
     diffs = []
     for treated, base in pairs:
-        a, b = _fold_values(folds, treated, metric), _fold_values(folds, base, metric)
-        common = a.index.intersection(b.index)
-        diffs.append(a[common].to_numpy() - b[common].to_numpy())
-    return np.concatenate(diffs) if diffs else np.array([])
+        a, b = folds.get((treated, metric), {}), folds.get((base, metric), {})
+        diffs += [a[k] - b[k] for k in sorted(a.keys() & b.keys())]
+    return np.array(diffs, dtype=float)
 
 
 @dataclass
@@ -212,8 +228,8 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
             if message not in messages:
                 messages.append(message)
             continue
-        values = pd.concat([_fold_values(folds, r, metric) for r in group.run_id])
-        base_values = pd.concat([_fold_values(folds, b, metric) for _, b in pairs])
+        values = _values(folds, group.run_id, metric)
+        base_values = _values(folds, [b for _, b in pairs], metric)
         k = group.folds_k.iloc[0]
         result = stats.compare_paired(_paired(folds, pairs, metric), 1 / (k - 1))
         rows.append(
@@ -225,18 +241,16 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
                 "strength": key[4],
                 "runs": len(group),
                 "folds": len(values),
-                f"{metric}_mean": values.mean(),
-                f"{metric}_std": values.std(ddof=1) if len(values) > 1 else float("nan"),
-                "baseline_mean": base_values.mean(),
+                f"{metric}_mean": _mean(values),
+                f"{metric}_std": _std(values),
+                "baseline_mean": _mean(base_values),
                 "diff": result.mean,
                 "ci_low": result.ci_low,
                 "ci_high": result.ci_high,
                 "paired_folds": result.n,
                 "p_value": result.p_value,
-                "gap_mean": pd.concat([_fold_values(folds, r, "gap") for r in group.run_id]).mean(),
-                "fit_time_s_mean": pd.concat(
-                    [_fold_values(folds, r, "fit_time_s") for r in group.run_id]
-                ).mean(),
+                "gap_mean": _mean(_values(folds, group.run_id, "gap")),
+                "fit_time_s_mean": _mean(_values(folds, group.run_id, "fit_time_s")),
             }
         )
     comparison = pd.DataFrame(rows)
@@ -259,11 +273,11 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
                 "context": key[2],
                 "runs": len(group),
                 "folds": len(values),
-                "mean": values.mean(),
-                "std": values.std(ddof=1) if len(values) > 1 else 0.0,
+                "mean": _mean(values),
+                "std": _std(values, empty=0.0),
             }
             for key, group in bases.groupby(GROUP)
-            for values in [pd.concat([_fold_values(folds, r, metric) for r in group.run_id])]
+            for values in [_values(folds, group.run_id, metric)]
         ],
         columns=[*GROUP, "runs", "folds", "mean", "std"],
     )
@@ -285,10 +299,7 @@ def _strengths(
         by_strength = {s: g for s, g in group.groupby("strength")}
         if not base.empty:
             by_strength[0.0] = base
-        means = {
-            s: pd.concat([_fold_values(folds, r, metric) for r in g.run_id]).mean()
-            for s, g in by_strength.items()
-        }
+        means = {s: _mean(_values(folds, g.run_id, metric)) for s, g in by_strength.items()}
         best = max(means, key=lambda s: (means[s], -s))
         best_runs = dict(zip(by_strength[best].seed, by_strength[best].run_id, strict=True))
         above = sorted(s for s in by_strength if s > best)

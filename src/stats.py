@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 ALPHA = 0.05
 HELPS, HURTS, NO_EFFECT = "helps", "hurts", "no measurable effect"
@@ -53,12 +52,19 @@ def compare_paired(diffs: np.ndarray, val_train_ratio: float) -> Comparison:
 
 
 def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
-    """Holm-adjusted p-values over the comparisons that have one (NaN stays NaN)."""
+    """Holm-adjusted p-values over the comparisons that have one (NaN stays NaN).
+
+    The i-th smallest of m p-values times (m - i), made non-decreasing, at most 1. Written out
+    rather than statsmodels' multipletests, which calls gc.collect() on every Holm call: 0.2 s a
+    call with a 10,000-run report in memory, 2 s of the report's 7 (tests/test_report.py checks
+    this against statsmodels).
+    """
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full_like(p, np.nan)
-    present = ~np.isnan(p)
-    if present.any():
-        adjusted[present] = multipletests(p[present], alpha=ALPHA, method="holm")[1]
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    factors = np.arange(len(order), 0, -1)
+    adjusted[order] = np.minimum(np.maximum.accumulate(p[order] * factors), 1.0)
     return adjusted
 
 

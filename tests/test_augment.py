@@ -245,6 +245,18 @@ def test_scaling_factor_per_series_and_channel_has_stddev(gunpoint):
     assert abs(np.corrcoef(factor[:, 0], factor[:, 1])[0, 1]) < 0.1  # channels independent
 
 
+def test_jitter_noises_zeros_inside_a_series_and_not_its_end_padding(gunpoint):
+    # GunPoint with every 10th step set to exactly 0 and its last 20 steps padding
+    x = gunpoint.copy()
+    x[:, ::10] = 0.0
+    x[:, -20:] = 0.0
+    y = run(Jitter(0.5, seed=0), x)
+    inside = y[:, :-20:10]
+    assert np.mean(inside != 0) > 0.99  # zeros that are data get noise
+    assert abs(inside.std() - 0.5) < 0.05
+    assert np.all(y[:, -20:] == 0.0) and not np.signbit(y[:, -20:]).any()
+
+
 @pytest.mark.parametrize("cls", [Jitter, Scaling])
 def test_series_layer_zero_stddev_is_identity(cls, gunpoint):
     np.testing.assert_array_equal(run(cls(0.0, seed=0), gunpoint), gunpoint)

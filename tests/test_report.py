@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 
 from src import report, stats, tracking
 from src.train import run
@@ -68,6 +69,10 @@ def test_holm_and_too_few_folds():
     p = [0.01, 0.04, 0.03, float("nan"), 0.005]
     # Holm by hand: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, kept monotone
     np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, np.nan, 0.02])
+    many = np.random.default_rng(0).uniform(0, 0.2, 40) ** 2
+    expected = multipletests(many, alpha=stats.ALPHA, method="holm")[1]
+    np.testing.assert_allclose(stats.holm(many), expected)
+    assert stats.holm([0.5, 0.6, 0.7]).tolist() == [1.0, 1.0, 1.0]  # 1.5, 1.2, 0.7 kept monotone
     one = stats.compare_paired(np.array([0.3]), 0.25)
     assert np.isnan(one.p_value) and stats.verdict(one.n, one.mean, np.nan) == stats.TOO_FEW
     constant = stats.compare_paired(np.array([-0.1, -0.1, -0.1]), 0.5)
@@ -251,6 +256,12 @@ def test_absurd_augmentation_hurts_and_a_real_server_serves_the_report(tmp_path,
                 "report/strength_curves_digits_cnn.png"} <= served  # fmt: skip
         csv = rest(base, f"/get-artifact?path=report/comparison.csv&run_uuid={parent_id}")
         assert csv == (tmp_path / "rep" / "comparison.csv").read_text()
+        # the report read through the server (mlflow.search_runs over REST, not SQL) agrees
+        remote = subprocess.run([sys.executable, "-m", "src.report", "--tracking-uri", base,
+                                 "--out", str(tmp_path / "remote")],
+                                cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert remote.returncode == 0, remote.stderr[-3000:]
+        assert (tmp_path / "remote" / "comparison.csv").read_text() == csv
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -40,8 +40,17 @@ def _check_seed(seed: Any) -> None:
 
 
 def _padding_mask(inputs: Any, dtype: str) -> Any:
-    """1.0 at real time steps, 0.0 at padding (steps whose channels, the last axis, are all 0)."""
-    return ops.cast(ops.any(ops.not_equal(inputs, 0), axis=-1, keepdims=True), dtype)
+    """0.0 at end-of-series padding, 1.0 elsewhere, shape `(batch, time, 1)`.
+
+    Padding is the run of time steps at the end whose channels (the last axis) are all exactly 0;
+    an all-zero step with a non-zero step after it is data.
+    """
+    nonzero = ops.cast(ops.any(ops.not_equal(inputs, 0), axis=-1, keepdims=True), "int32")
+    if len(inputs.shape) < 3:  # no time axis
+        return ops.cast(nonzero, dtype)
+    # a non-zero step at or after t: the reversed cumulative sum over time is positive
+    later = ops.flip(ops.cumsum(ops.flip(nonzero, axis=1), axis=1), axis=1)
+    return ops.cast(later > 0, dtype)
 
 
 class _SeriesPerturbation(keras.layers.Layer):
@@ -71,9 +80,10 @@ class _SeriesPerturbation(keras.layers.Layer):
 class Jitter(_SeriesPerturbation):
     """Add zero-mean Gaussian noise to every value of a series, except at zero padding.
 
-    Series are laid out `(batch, time, channels)`. A time step whose channels are all exactly 0 is
-    end-of-series padding (the model masks it with `Masking(0.0)`), so it gets no noise and stays
-    exactly zero. Only active at training time.
+    Series are laid out `(batch, time, channels)`. The time steps at the end whose channels are
+    all exactly 0 are end-of-series padding (the model masks them with `Masking(0.0)`), so they get
+    no noise and stay exactly zero; an all-zero step inside a series gets noise like any other.
+    Only active at training time.
 
     Args:
         stddev: Float >= 0, standard deviation of the noise, in units of the (z-normalised)
@@ -104,8 +114,9 @@ class Jitter(_SeriesPerturbation):
 class Scaling(_SeriesPerturbation):
     """Multiply each series, channel by channel, by a random factor drawn from N(1, stddev).
 
-    One factor is drawn per (series, channel) and applied to all its time steps. Zero-padded time
-    steps (all channels exactly 0) stay exactly zero. Only active at training time.
+    One factor is drawn per (series, channel) and applied to all its time steps. End-of-series
+    padding (trailing steps with all channels exactly 0) stays exactly +0.0. Only active at
+    training time.
 
     Args:
         stddev: Float >= 0, standard deviation of the multiplicative factor around 1; 0 makes the

@@ -51,7 +51,7 @@ def _resample(x: tf.Tensor, source: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
 
 
 def _steps(x: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
-    """Step index t as a float (B, T), and each series' last valid index."""
+    """Step index t as a float, broadcast to (B, T)."""
     t = tf.cast(tf.range(tf.shape(x)[1]), x.dtype)[None, :]
     return tf.broadcast_to(t, tf.shape(x)[:2])
 
