@@ -12,6 +12,14 @@ float32, 0-255, tiled to --images), batch 32, run side by side in one process:
   and the same layers inside a compiled function (as in the model);
 - albumentations (Affine + HorizontalFlip, one process, per image, float32).
 
+Then the classic photometric recipe, `tf.image.random_brightness(x, 0.2)` and
+`tf.image.random_contrast(x, 0.8, 1.2)` on images in [0, 1]:
+
+- the classic custom function, per image in a tf.data map (`tf.image.random_*`);
+- the stock Keras 3 layers (RandomBrightness, RandomContrast) in a tf.data map;
+- augsweep's FusedPhotometric (both ops in one layer) in a tf.data map and in a compiled function;
+- albumentations (RandomBrightnessContrast, one process, per image).
+
 Each is timed over all images after a warm-up; the median of --repeats passes is reported.
 Results: benchmarks/results/image_throughput.{json,md}.
 """
@@ -29,10 +37,11 @@ import tensorflow as tf
 from sklearn.datasets import load_sample_images
 
 from benchmarks.machine import write
-from src.augment.fused import FusedGeometry
+from src.augment.fused import FusedGeometry, FusedPhotometric
 
 BATCH = 32
 SHEAR, ZOOM = 0.2, 0.2  # Keras factors; IDG's shear_range is in degrees
+BRIGHTNESS, CONTRAST = 0.2, 0.2  # max offset (of the [0, 1] range), max contrast factor change
 
 
 def real_images(n: int) -> np.ndarray:
@@ -115,6 +124,41 @@ def albumentations(x: np.ndarray) -> Callable[[], int]:
     return run
 
 
+def classic_photometric(x: np.ndarray) -> Callable[[], int]:
+    """The classic custom function: tf.image.random_brightness / random_contrast per image."""
+
+    def augment(image: tf.Tensor) -> tf.Tensor:
+        image = tf.image.random_brightness(image, BRIGHTNESS)
+        image = tf.image.random_contrast(image, 1 - CONTRAST, 1 + CONTRAST)
+        return tf.clip_by_value(image, 0.0, 1.0)
+
+    ds = (
+        tf.data.Dataset.from_tensor_slices(x)
+        .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(BATCH)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return lambda: sum(int(b.shape[0]) for b in ds)
+
+
+def albumentations_photometric(x: np.ndarray) -> Callable[[], int]:
+    import albumentations as A
+
+    pipeline = A.RandomBrightnessContrast(BRIGHTNESS, CONTRAST, p=1.0)
+
+    def run() -> int:
+        for i in range(0, len(x), BATCH):
+            np.stack([pipeline(image=image)["image"] for image in x[i : i + BATCH]])
+        return len(x)
+
+    return run
+
+
+def table(rates: dict[str, float], base: str) -> str:
+    rows = [f"| {name} | {rate:,.0f} | {rate / rates[base]:.1f}x |" for name, rate in rates.items()]
+    return f"| method | images/s | vs {base} |\n|---|---|---|\n" + "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1024)
@@ -145,9 +189,27 @@ def main() -> None:
     }
     rates = {name: timed(run, args.repeats) for name, run in methods.items()}
     base = rates["ImageDataGenerator.flow"]
-    rows = "\n".join(
-        f"| {name} | {rate:,.0f} | {rate / base:.1f}x |" for name, rate in rates.items()
-    )
+    unit = x / 255.0
+
+    def keras_photometric() -> list[keras.layers.Layer]:
+        return [
+            keras.layers.RandomBrightness(BRIGHTNESS, value_range=(0, 1), seed=0),
+            keras.layers.RandomContrast(CONTRAST, value_range=(0, 1), seed=1),
+        ]
+
+    def fused_photometric() -> list[keras.layers.Layer]:
+        return [FusedPhotometric([("brightness", BRIGHTNESS), ("contrast", CONTRAST)], seed=0)]
+
+    photometric = {
+        "classic tf.image function, per image, tf.data map": classic_photometric(unit),
+        "Keras 3 layers, tf.data map": in_tf_data(unit, keras_photometric()),
+        "augsweep FusedPhotometric, tf.data map": in_tf_data(unit, fused_photometric()),
+        "augsweep FusedPhotometric, in the model (tf.function)": in_function(
+            unit, fused_photometric()
+        ),
+        "albumentations, 1 process": albumentations_photometric(unit),
+    }
+    photo_rates = {name: timed(run, args.repeats) for name, run in photometric.items()}
     best_ours = max(
         rates["augsweep fused, tf.data map"], rates["augsweep fused, in the model (tf.function)"]
     )
@@ -157,16 +219,17 @@ def main() -> None:
         f"`python -m benchmarks.image_throughput`: {args.images} real 150x150x3 float32 images "
         f"(crops of scikit-learn's sample photos), batch {BATCH}, shear {SHEAR} + zoom {ZOOM} + "
         f"horizontal flip + rescale 1/255; median of {args.repeats} passes.\n\n"
-        "| method | images/s | vs ImageDataGenerator |\n|---|---|---|\n"
-        f"{rows}\n\n"
+        f"{table(rates, 'ImageDataGenerator.flow')}\n\n"
         f"- Target at least 4x ImageDataGenerator: {'met' if best_ours >= 4 * base else 'NOT met'}"
         f" ({best_ours / base:.1f}x).\n"
         f"- Target at least albumentations' throughput: {'met' if best_ours >= albu else 'NOT met'}"
-        f" ({best_ours / albu:.2f}x).\n"
+        f" ({best_ours / albu:.2f}x).\n\n"
+        f"## Photometric: brightness {BRIGHTNESS} + contrast {CONTRAST}, images in [0, 1]\n\n"
+        f"{table(photo_rates, 'classic tf.image function, per image, tf.data map')}\n"
     )
-    write(
-        "image_throughput", {"images": args.images, "batch": BATCH, "images_per_s": rates}, markdown
-    )
+    result = {"images": args.images, "batch": BATCH, "images_per_s": rates,
+              "photometric_images_per_s": photo_rates}  # fmt: skip
+    write("image_throughput", result, markdown)
     print(markdown)
 
 

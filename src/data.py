@@ -93,14 +93,48 @@ class Dataset:
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def _decode(self, path: tf.Tensor) -> tf.Tensor:
-        """One image file -> float32 (H, W, C) in [0, 1]."""
-        height, width, channels = self.input_shape
-        # decode_image reads BMP and GIF only as colour, so grey is converted from RGB
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        if channels == 1:
-            image = tf.image.rgb_to_grayscale(image)
-        image = tf.image.resize(image, (height, width)) / 255.0
-        return tf.ensure_shape(image, self.input_shape)
+        return _decode(path, self.input_shape)
+
+
+def _decode(path: tf.Tensor, shape: tuple[int, ...]) -> tf.Tensor:
+    """One image file -> float32 (H, W, C) in [0, 1]."""
+    height, width, channels = shape
+    # decode_image reads BMP and GIF only as colour, so grey is converted from RGB
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    if channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    image = tf.image.resize(image, (height, width)) / 255.0
+    return tf.ensure_shape(image, shape)
+
+
+def _decode_all(paths: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Every file decoded once, in parallel, into one (n, H, W, C) float32 array."""
+    if len(paths) == 0:
+        return np.zeros((0, *shape), dtype=np.float32)
+    files = tf.data.Dataset.from_tensor_slices(paths).map(
+        lambda path: _decode(path, shape), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return np.concatenate([batch.numpy() for batch in files.batch(256)])
+
+
+CACHE_MODES = ("auto", "memory", "none")
+CACHE_SHARE_OF_FREE_MEMORY = 0.25  # cache: auto decodes into memory up to this share
+
+
+def _in_memory(cfg: Mapping, n_images: int, shape: tuple[int, ...]) -> bool:
+    """Whether an image folder is decoded once into memory (`data.cache`) or read per batch."""
+    mode = cfg.get("cache", "auto")
+    if mode not in CACHE_MODES:
+        raise ConfigError(
+            f"data.cache={mode!r} is not supported; accepted: auto (decode into memory when the "
+            "pixels take at most a quarter of free memory), memory, none (read files every epoch)"
+        )
+    if mode != "auto":
+        return mode == "memory"
+    import psutil
+
+    pixels = n_images * int(np.prod(shape)) * 4
+    return pixels <= CACHE_SHARE_OF_FREE_MEMORY * psutil.virtual_memory().available
 
 
 class _Raw(NamedTuple):
@@ -484,7 +518,13 @@ def _load(key: str) -> Dataset:
     raw = loader(cfg)
     y_train, y_test, classes = _encode(raw.y_train, raw.y_test, raw.source)
     x_train, y_train = _subset(raw.x_train, y_train, cfg.get("subset"), seed, len(classes))
-    for array in (x_train, y_train, raw.x_test, y_test):
+    x_test, files = raw.x_test, raw.files
+    n_images = len(x_train) + (0 if x_test is None else len(x_test))
+    if files and _in_memory(cfg, n_images, raw.input_shape):
+        x_train = _decode_all(x_train, raw.input_shape)
+        x_test = None if x_test is None else _decode_all(x_test, raw.input_shape)
+        files = False
+    for array in (x_train, y_train, x_test, y_test):
         if array is not None:
             array.flags.writeable = False  # shared by every job that loads this config
     return Dataset(
@@ -492,10 +532,10 @@ def _load(key: str) -> Dataset:
         modality=modality,
         x_train=x_train,
         y_train=y_train,
-        x_test=raw.x_test,
+        x_test=x_test,
         y_test=y_test,
         classes=classes,
         input_shape=tuple(raw.input_shape or x_train.shape[1:]),
         padded=raw.padded,
-        files=raw.files,
+        files=files,
     )

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 # JSON {"parent_run_id": ..., "size": jobs in the grid or null, "swept": [keys that vary]}
 SWEEP_ENV = "AUGSWEEP_SWEEP"
 DEFAULT_STORE = Path("mlruns")
-# config keys that say where results go, not what is computed: left out of the config hash
-UNHASHED = ("tracking", "train.verbose", "sweep", "optimize_metric")
+# config keys that say where results go or how fast, not what is computed: left out of the hash
+UNHASHED = ("tracking", "train.verbose", "sweep", "optimize_metric", "data.cache")
 
 
 def tracking_uri(tracking_cfg: DictConfig) -> str:

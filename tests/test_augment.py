@@ -127,15 +127,17 @@ def test_build_augmentation_is_a_named_sequential_with_one_layer_per_op():
     assert [layer.seed for layer in aug.layers] == list(range(3, 3 + len(IMAGE_OPS)))
 
 
-def test_consecutive_geometric_ops_are_fused_into_one_layer():
+def test_consecutive_ops_of_one_family_are_fused_into_one_layer():
     aug = build_augmentation(aug_cfg(0.5, image=IMAGE_OPS), "image", seed=3)
-    assert IMAGE_OPS[:7] == ["flip", "rotation", "zoom", "contrast", "vertical_flip",
-                             "translation", "shear"]  # fmt: skip
+    assert IMAGE_OPS == ["flip", "rotation", "zoom", "contrast", "vertical_flip", "translation",
+                         "shear", "brightness", "noise", "erasing", "blur"]  # fmt: skip
     names = [layer.name for layer in aug.layers]
     assert names == ["fused_flip_rotation_zoom", "contrast",
-                     "fused_vertical_flip_translation_shear", *IMAGE_OPS[7:]]  # fmt: skip
+                     "fused_vertical_flip_translation_shear", "fused_brightness_noise",
+                     "erasing", "blur"]  # fmt: skip
     assert aug.layers[0].ops == [("flip", 0.25), ("rotation", 0.125), ("zoom", 0.25)]
-    assert [layer.seed for layer in aug.layers[:3]] == [3, 6, 7]
+    assert aug.layers[3].ops == [("brightness", 0.25), ("noise", 0.1)]
+    assert [layer.seed for layer in aug.layers[:4]] == [3, 6, 7, 10]
 
 
 # --- properties every op must have --------------------------------------------------------------

@@ -21,6 +21,7 @@ IMAGE_FOLDER = {
     "test_size": 0.25,
     "subset": None,
     "split_seed": 0,
+    "cache": "none",  # paths kept, read per batch; the decoded-once path has its own test
 }
 SERIES_FILE = {
     "name": "series_file",
@@ -145,7 +146,7 @@ def test_pipeline_batches_in_memory_arrays_and_shuffles_with_the_seed():
 
 
 def test_image_folder_streams_real_files(digit_folder):
-    data = load_dataset(folder_cfg(digit_folder))
+    data = load_dataset(folder_cfg(digit_folder, cache="none"))
     assert data.classes == ("class_3", "class_5", "class_8") and data.files
     assert data.x_train.dtype.kind == "U" and data.x_train[0].endswith(".png")  # paths, not pixels
     assert len(data.x_train) == 13 and len(data.x_test) == 5 and data.input_shape == (16, 16, 3)
@@ -158,6 +159,38 @@ def test_image_folder_streams_real_files(digit_folder):
     # the decoded pixels are the file's pixels, resized
     first = np.asarray(Image.open(data.x_train[0]).convert("RGB").resize((16, 16)))
     assert np.abs(x[0].numpy() * 255 - first).mean() < 20
+
+
+@pytest.mark.parametrize("cache", ["memory", "auto"])  # 18 small files: auto keeps them
+def test_image_folder_decoded_once_into_memory_equals_streaming(digit_folder, cache):
+    streamed = load_dataset(folder_cfg(digit_folder, cache="none"))
+    cached = load_dataset(folder_cfg(digit_folder, cache=cache))
+    assert not cached.files and cached.x_train.shape == (13, 16, 16, 3)
+    assert cached.x_test.shape == (5, 16, 16, 3) and cached.x_train.dtype == np.float32
+    assert not cached.x_train.flags.writeable
+    np.testing.assert_array_equal(cached.y_train, streamed.y_train)
+    for data_x, paths, y in ((cached.x_train, streamed.x_train, streamed.y_train),
+                             (cached.x_test, streamed.x_test, streamed.y_test)):  # fmt: skip
+        x, _ = next(iter(streamed.pipeline(paths, y, batch_size=64)))
+        np.testing.assert_array_equal(data_x, x.numpy())  # the same pixels, decoded once
+    shuffled = [
+        b.numpy()
+        for b, _ in cached.pipeline(
+            cached.x_train, cached.y_train, batch_size=4, shuffle=True, seed=3
+        )
+    ]
+    from_files = [
+        b.numpy()
+        for b, _ in streamed.pipeline(
+            streamed.x_train, streamed.y_train, batch_size=4, shuffle=True, seed=3
+        )
+    ]
+    np.testing.assert_array_equal(np.concatenate(shuffled), np.concatenate(from_files))
+
+
+def test_image_folder_cache_value_is_checked(digit_folder):
+    raises(folder_cfg(digit_folder, cache="disk"),
+           r"data.cache='disk' is not supported; accepted: auto .*, memory, none")  # fmt: skip
 
 
 def test_image_folder_grayscale_jpeg_photos_and_nested_files(tmp_path):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, kstest
 from sklearn.datasets import load_sample_images
 
 from src.augment import build_augmentation
-from src.augment.fused import FusedGeometry
+from src.augment.fused import FusedGeometry, FusedPhotometric
 
 DRAWS = 12
 
@@ -105,3 +105,79 @@ def test_identity_at_inference_and_config_round_trip(photos):
     assert a.min() >= 0 and a.max() <= 1 and not np.allclose(a, photos)
     with pytest.raises(ValueError, match="FusedGeometry got op 'blur'; accepted: flip, "):
         FusedGeometry([("blur", 1.0)])
+
+
+# --- photometric ---------------------------------------------------------------------------------
+
+
+def test_fused_brightness_and_contrast_draw_keras_parameters_exactly(photos):
+    """Mid-grey images never clip: each image's offset and contrast factor can be read back."""
+    x = (0.4 + 0.2 * photos).astype("float32")  # in [0.4, 0.6]
+    layer = FusedPhotometric([("brightness", 0.1), ("contrast", 0.2)], seed=3)
+    call = tf.function(lambda batch: layer(batch, training=True))
+    offsets, factors = [], []
+    for _ in range(DRAWS):
+        y = call(tf.constant(x)).numpy()
+        x_mean, y_mean = x.mean(axis=(1, 2), keepdims=True), y.mean(axis=(1, 2), keepdims=True)
+        offset = (y_mean - x_mean).mean(axis=(1, 2, 3))  # contrast keeps the channel mean
+        factor = (y - y_mean).std(axis=(1, 2, 3)) / (x - x_mean).std(axis=(1, 2, 3))
+        expected = (x - x_mean) * factor[:, None, None, None] + x_mean + offset[:, None, None, None]
+        np.testing.assert_allclose(y, expected, atol=1e-5)
+        offsets.append(offset)
+        factors.append(factor)
+    offsets, factors = np.concatenate(offsets), np.concatenate(factors)
+    assert kstest(offsets, "uniform", args=(-0.1, 0.2)).pvalue > 0.001
+    assert kstest(factors, "uniform", args=(0.8, 0.4)).pvalue > 0.001
+
+
+def contrast_factors(layer, x: np.ndarray) -> np.ndarray:
+    """Per image, the factor its deviations from the channel means were scaled by."""
+    call = tf.function(lambda batch: layer(batch, training=True))
+    factors = []
+    for _ in range(DRAWS):
+        y = call(tf.constant(x)).numpy()
+        spread = [(v - v.mean(axis=(1, 2), keepdims=True)).std(axis=(1, 2, 3)) for v in (y, x)]
+        factors.append(spread[0] / spread[1])
+    return np.concatenate(factors)
+
+
+def test_contrast_op_lowers_and_raises_contrast(photos):
+    """aug=contrast at strength 1 scales contrast by U(0.1, 1.9), as its table entry says."""
+    x = (0.45 + 0.1 * photos).astype("float32")  # never clipped at any factor up to 1.9
+    keras_layer = build_augmentation(cfg(["contrast"], 1.0), "image", 0)
+    for layer in (keras_layer, FusedPhotometric([("contrast", 0.9)], seed=0)):
+        factors = contrast_factors(layer, x)
+        assert kstest(factors, "uniform", args=(0.1, 1.8)).pvalue > 0.001
+
+
+def test_fused_photometric_stack_matches_the_keras_stack(photos):
+    ops = ["brightness", "contrast", "noise"]
+    fused = build_augmentation(cfg(ops, 0.5), "image", 0)
+    unfused = build_augmentation(cfg(ops, 0.5, fused=False), "image", 0)
+    assert [type(layer) for layer in fused.layers] == [FusedPhotometric]
+    assert [layer.name for layer in unfused.layers] == ["brightness", "contrast", "noise"]
+    ours, theirs = change(fused, photos), change(unfused, photos)
+    assert ks_2samp(ours, theirs).pvalue > 0.001
+    assert ours.mean() == pytest.approx(theirs.mean(), rel=0.1)
+
+
+def test_each_family_fuses_its_own_runs():
+    ops = ["rotation", "zoom", "brightness", "contrast", "blur", "flip", "noise"]
+    layers = build_augmentation(cfg(ops, 0.5), "image", 0).layers
+    assert [layer.name for layer in layers] == [
+        "fused_rotation_zoom", "fused_brightness_contrast", "blur", "flip", "noise"
+    ]  # fmt: skip
+    assert [type(layer) for layer in layers[:2]] == [FusedGeometry, FusedPhotometric]
+
+
+def test_photometric_identity_at_inference_and_config_round_trip(photos):
+    layer = FusedPhotometric([("contrast", 0.5), ("noise", 0.1)], seed=2)
+    np.testing.assert_array_equal(layer(tf.constant(photos), training=False).numpy(), photos)
+    again = FusedPhotometric.from_config(layer.get_config())
+    assert (again.ops, again.seed) == (layer.ops, 2)
+    a = again(tf.constant(photos), training=True).numpy()
+    b = FusedPhotometric.from_config(layer.get_config())(tf.constant(photos), training=True)
+    np.testing.assert_array_equal(a, b.numpy())  # same seed, same draws
+    assert a.min() >= 0 and a.max() <= 1 and not np.allclose(a, photos)
+    with pytest.raises(ValueError, match="FusedPhotometric got op 'zoom'; accepted: brightness"):
+        FusedPhotometric([("zoom", 0.1)])

@@ -20,7 +20,7 @@ import keras
 from omegaconf import OmegaConf
 
 from src.augment import image
-from src.augment.fused import GEOMETRIC, FusedGeometry
+from src.augment.fused import GEOMETRIC, PHOTOMETRIC, FusedGeometry, FusedPhotometric
 from src.augment.idg import idg_layers
 from src.augment.layers import (
     BrightnessScale,
@@ -90,7 +90,10 @@ def _zoom(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
 
 
 def _contrast(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
-    return keras.layers.RandomContrast(magnitude, value_range=(0, 1), seed=seed, name="contrast")
+    # (m, m), not m: Keras turns a single float m into factors U(1, 1 + m), contrast only raised
+    return keras.layers.RandomContrast(
+        (magnitude, magnitude), value_range=(0, 1), seed=seed, name="contrast"
+    )
 
 
 def _series_layer(cls: type) -> Callable[[float, int, Any], keras.layers.Layer]:
@@ -368,35 +371,46 @@ def build_augmentation(aug_cfg: Any, modality: str, seed: int) -> keras.Sequenti
         return None
     layers = [e.build(seed + i) for i, e in enumerate(entries)]
     if aug_cfg.get("fused", True):
-        layers = _fuse_geometry(entries, layers, _fill_mode(aug_cfg), seed)
+        layers = _fuse(entries, layers, _fill_mode(aug_cfg), seed)
     return keras.Sequential(layers, name="augmentation")
 
 
-def _fuse_geometry(
+_FAMILY = {**dict.fromkeys(GEOMETRIC, "geometric"), **dict.fromkeys(PHOTOMETRIC, "photometric")}
+
+
+def _fuse(
     entries: list[Entry], layers: list[keras.layers.Layer], fill_mode: str, seed: int
 ) -> list[keras.layers.Layer]:
-    """Runs of two or more consecutive geometric ops become one `FusedGeometry` layer.
+    """Runs of two or more consecutive geometric ops become one `FusedGeometry` layer, runs of
+    photometric ops one `FusedPhotometric`.
 
-    A single op keeps its Keras layer, so `aug=<op>` ablations are Keras's own op.
+    A single op keeps its own layer, so `aug=<op>` ablations are Keras's own op.
     """
     out: list[keras.layers.Layer] = []
     run: list[int] = []
 
+    def family(entry: Entry) -> str | None:
+        return _FAMILY.get(entry.name)
+
     def close() -> None:
         if len(run) > 1:
             fused = [(entries[i].name, entries[i].magnitude) for i in run]
-            out.append(FusedGeometry(fused, fill_mode=fill_mode, seed=seed + run[0],
-                                     name="fused_" + "_".join(n for n, _ in fused)))  # fmt: skip
+            name = "fused_" + "_".join(n for n, _ in fused)
+            if family(entries[run[0]]) == "geometric":
+                out.append(FusedGeometry(fused, fill_mode, seed=seed + run[0], name=name))
+            else:
+                out.append(FusedPhotometric(fused, seed=seed + run[0], name=name))
         else:
             out.extend(layers[i] for i in run)
         run.clear()
 
     for i, entry in enumerate(entries):
-        if entry.name in GEOMETRIC and entry.magnitude > 0:
+        if run and family(entry) != family(entries[run[0]]):
+            close()
+        if family(entry) is not None:
             run.append(i)
-            continue
-        close()
-        out.append(layers[i])
+        else:
+            out.append(layers[i])
     close()
     return out
 

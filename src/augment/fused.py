@@ -1,11 +1,13 @@
-"""Geometric image ops fused into one resampling per batch.
+"""Image ops fused: geometric ops into one resampling per batch, photometric ops into one layer.
 
 A stack of Keras layers (RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomShear)
 resamples every image once per layer: four ops cost four interpolations, and each one blurs and
 loses corners again. `FusedGeometry` draws each op's random parameters exactly as its Keras layer
 does, composes the per-image matrices in the listed order into one projective transform, and
-resamples once (`keras.ops.image.affine_transform`). It is in-graph, so it runs inside the model
-and in a tf.data map, on CPU and GPU.
+resamples once (`keras.ops.image.affine_transform`). `FusedPhotometric` does the same for the
+per-pixel ops (brightness, contrast, noise): one layer draws every op's parameters for the batch
+and applies them in order, with the clipping to [0, 1] each Keras layer does. Both are in-graph,
+so they run inside the model and in a tf.data map, on CPU and GPU.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from src.augment.layers import _check_seed
 
 # op name -> what its magnitude means, as in src.augment.OPS
 GEOMETRIC: tuple[str, ...] = ("flip", "vertical_flip", "rotation", "zoom", "translation", "shear")
+PHOTOMETRIC: tuple[str, ...] = ("brightness", "contrast", "noise")
 # Keras's RandomFlip flips with probability 0.5; the ops scale that by magnitude / 0.5, capped
 _MAX_FLIP_PROBABILITY = 0.5
 
@@ -119,3 +122,63 @@ class FusedGeometry(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         config = {"ops": [list(op) for op in self.ops], "fill_mode": self.fill_mode}
         return {**super().get_config(), **config, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="augsweep")
+class FusedPhotometric(keras.layers.Layer):
+    """Random brightness, contrast and Gaussian noise of one image batch, in one layer.
+
+    Each op draws from the same distribution as the layer `aug=<op>` builds at that magnitude and
+    clips to [0, 1] after it, as that layer does: brightness adds one offset ~ U(-m, m) per image
+    (Keras's RandomBrightness); contrast scales each channel's deviation from its spatial mean by
+    one factor ~ U(1 - m, 1 + m) per image (Keras's RandomContrast); noise adds N(0, m) per pixel
+    (augsweep's ImageNoise). The ops apply in the listed order.
+
+    Args:
+        ops: List of `(name, magnitude)` pairs, names from `PHOTOMETRIC`.
+        seed: Integer or None, seed of the layer's random stream.
+        **kwargs: Base layer keyword arguments.
+
+    Call arguments:
+        inputs: Float tensor `(batch, height, width, channels)` in [0, 1].
+        training: Python boolean; the images are changed only when True.
+    """
+
+    def __init__(
+        self, ops: list[tuple[str, float]], seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_seed(seed)
+        unknown = [name for name, _ in ops if name not in PHOTOMETRIC]
+        if unknown:
+            raise ValueError(
+                f"FusedPhotometric got op {unknown[0]!r}; accepted: {', '.join(PHOTOMETRIC)}"
+            )
+        self.ops = [(str(name), float(magnitude)) for name, magnitude in ops]
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._build_at_init()
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training or not self.ops:
+            return inputs
+        per_image = (ops.shape(inputs)[0], 1, 1, 1)
+        x, seed, dtype = inputs, self.seed_generator, self.compute_dtype
+        for name, m in self.ops:
+            if name == "brightness":
+                x = x + keras.random.uniform(per_image, -m, m, seed=seed, dtype=dtype)
+            elif name == "contrast":
+                factor = keras.random.uniform(per_image, 1 - m, 1 + m, seed=seed, dtype=dtype)
+                mean = ops.mean(x, axis=(1, 2), keepdims=True)
+                x = (x - mean) * factor + mean
+            else:  # noise
+                x = x + keras.random.normal(ops.shape(x), stddev=m, seed=seed, dtype=dtype)
+            x = ops.clip(x, 0.0, 1.0)
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = {"ops": [list(op) for op in self.ops], "seed": self.seed}
+        return {**super().get_config(), **config}
