@@ -27,6 +27,15 @@ PHOTOMETRIC: tuple[str, ...] = ("brightness", "contrast", "noise")
 _MAX_FLIP_PROBABILITY = 0.5
 
 
+def _checked(ops: list[tuple[str, float]], seed: Any, accepted: tuple[str, ...], layer: str):
+    """The (name, magnitude) list of a fused layer, its names and seed checked."""
+    _check_seed(seed)
+    unknown = [name for name, _ in ops if name not in accepted]
+    if unknown:
+        raise ValueError(f"{layer} got op {unknown[0]!r}; accepted: {', '.join(accepted)}")
+    return [(str(name), float(magnitude)) for name, magnitude in ops]
+
+
 @keras.saving.register_keras_serializable(package="augsweep")
 class FusedGeometry(keras.layers.Layer):
     """Random geometric ops of one image batch, applied with a single resampling.
@@ -56,13 +65,7 @@ class FusedGeometry(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_seed(seed)
-        unknown = [name for name, _ in ops if name not in GEOMETRIC]
-        if unknown:
-            raise ValueError(
-                f"FusedGeometry got op {unknown[0]!r}; accepted: {', '.join(GEOMETRIC)}"
-            )
-        self.ops = [(str(name), float(magnitude)) for name, magnitude in ops]
+        self.ops = _checked(ops, seed, GEOMETRIC, "FusedGeometry")
         self.fill_mode, self.seed = fill_mode, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._build_at_init()
@@ -148,13 +151,7 @@ class FusedPhotometric(keras.layers.Layer):
         self, ops: list[tuple[str, float]], seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        _check_seed(seed)
-        unknown = [name for name, _ in ops if name not in PHOTOMETRIC]
-        if unknown:
-            raise ValueError(
-                f"FusedPhotometric got op {unknown[0]!r}; accepted: {', '.join(PHOTOMETRIC)}"
-            )
-        self.ops = [(str(name), float(magnitude)) for name, magnitude in ops]
+        self.ops = _checked(ops, seed, PHOTOMETRIC, "FusedPhotometric")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._build_at_init()
