@@ -58,12 +58,14 @@ def summary(
 class SweepCallback(Callback):
     """One parent MLflow run per Hydra multirun; every job becomes its child run.
 
-    Jobs find the parent through an environment variable, which launchers that run jobs in
-    worker processes (joblib) pass on. Dead runs left RUNNING by an earlier, killed sweep
-    are marked KILLED before the new one starts.
+    Jobs find the parent, the store and the directory the sweep started in through an
+    environment variable, which launchers that run jobs in worker processes pass on (joblib and
+    submitit inherit it, conf/hydra/launcher/ray.yaml hands it to Ray's workers). Dead runs
+    left RUNNING by an earlier, killed sweep are marked KILLED before the new one starts.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(SWEEP_ENV, None)  # an earlier sweep's, in this process, is not this one's
         experiment_id = setup(config.tracking)
         resume.reap(experiment_id, config.sweep.dead_after_s)
         overrides = list(config.hydra.overrides.task)
@@ -82,7 +84,13 @@ class SweepCallback(Callback):
         )
         if size is not None:
             client.log_metric(run.info.run_id, "jobs_total", size)
-        context = {"parent_run_id": run.info.run_id, "size": size, "swept": swept}
+        context = {
+            "parent_run_id": run.info.run_id,
+            "size": size,
+            "swept": swept,
+            "tracking_uri": tracking_uri(config.tracking),
+            "cwd": os.getcwd(),
+        }
         os.environ[SWEEP_ENV] = json.dumps(context)
         heartbeat = resume.Heartbeat(run.info.run_id, config.sweep.heartbeat_s)
         _HEARTBEATS[run.info.run_id] = heartbeat.__enter__()

@@ -21,8 +21,10 @@ from src import resume
 
 log = logging.getLogger(__name__)
 
-# set by the sweep callback for the jobs of a multirun, in this process or in launcher workers:
-# JSON {"parent_run_id": ..., "size": jobs in the grid or null, "swept": [keys that vary]}
+# set by the sweep callback for the jobs of a multirun, in this process or in launcher workers
+# (joblib inherits it, the Ray launcher config passes it in its runtime_env): JSON
+# {"parent_run_id", "size": jobs in the grid or null, "swept": [keys that vary],
+#  "tracking_uri": the store the sweep records to, "cwd": where the sweep was started}
 SWEEP_ENV = "AUGSWEEP_SWEEP"
 DEFAULT_STORE = Path("mlruns")
 # config keys that say where results go or how fast, not what is computed: left out of the hash
@@ -30,11 +32,21 @@ UNHASHED = ("tracking", "train.verbose", "sweep", "optimize_metric", "data.cache
 
 
 def tracking_uri(tracking_cfg: DictConfig) -> str:
-    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in ./mlruns."""
-    uri = tracking_cfg.get("uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in ./mlruns.
+
+    A job of a sweep records to the store its sweep resolved, wherever the job runs: a worker
+    on another machine, or in another directory, may have neither the variable nor ./mlruns.
+    """
+    uri = sweep_context().get("tracking_uri")
+    uri = uri or tracking_cfg.get("uri") or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
     return f"sqlite:///{(DEFAULT_STORE / 'mlflow.db').resolve()}"
+
+
+def launch_dir() -> Path:
+    """The directory the command was started in: relative paths in the config are from here."""
+    return Path(sweep_context().get("cwd") or os.getcwd())
 
 
 def _artifact_root(uri: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import mlflow
@@ -12,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from tensorflow.python.framework.config import disable_op_determinism
 
@@ -153,9 +154,34 @@ def run_name(cfg: DictConfig) -> str:
     return f"{cfg.data.name}/{model}/{cfg.aug.name}/s{strength}/seed{cfg.seed}"
 
 
+def absolute_data_paths(cfg: DictConfig) -> DictConfig:
+    """`data.path` and `data.test_path` made absolute from the directory the command started in.
+
+    A launcher worker (Ray, SLURM) runs the job in a directory of its own; a relative path
+    means the launching directory. On other machines that path must be on a shared filesystem.
+    """
+    relative = {
+        key: cfg.data[key]
+        for key in ("path", "test_path")
+        if key in cfg.data
+        and not OmegaConf.is_missing(cfg.data, key)
+        and isinstance(cfg.data[key], str)
+        and cfg.data[key]
+        and not Path(cfg.data[key]).is_absolute()
+    }
+    if not relative:
+        return cfg
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        for key, value in relative.items():
+            cfg.data[key] = str(tracking.launch_dir() / value)
+    return cfg
+
+
 def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
     """Check everything and load the data, before any training: the job's resolved config."""
     check_job(cfg)
+    cfg = absolute_data_paths(cfg)
     data = load_dataset(cfg.data)
     ops = resolve_ops(cfg.aug, data.modality)
     if cfg.train.jit_compile and cfg.train.deterministic:

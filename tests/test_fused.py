@@ -181,3 +181,16 @@ def test_photometric_identity_at_inference_and_config_round_trip(photos):
     assert a.min() >= 0 and a.max() <= 1 and not np.allclose(a, photos)
     with pytest.raises(ValueError, match="FusedPhotometric got op 'zoom'; accepted: brightness"):
         FusedPhotometric([("zoom", 0.1)])
+
+
+def test_photometric_runs_under_mixed_precision(photos):
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        layer = FusedPhotometric([("brightness", 0.2), ("contrast", 0.2), ("noise", 0.05)], seed=0)
+        y = tf.function(lambda b: layer(b, training=True))(tf.constant(photos))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert y.dtype == tf.float16 and 0 <= float(tf.reduce_min(y)) <= float(tf.reduce_max(y)) <= 1
+    assert float(tf.reduce_mean(tf.abs(tf.cast(y, tf.float32) - photos))) > 0.01
