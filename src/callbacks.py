@@ -14,7 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src import resume
 from src.tracking import SWEEP_ENV, setup, tracking_uri, varying
@@ -55,12 +55,31 @@ def summary(
     return counts, failed
 
 
+def to_ray_workers(config: DictConfig, name: str, value: str) -> None:
+    """Under hydra/launcher=ray, an environment variable for the jobs, set in ray.init's
+    runtime_env: workers of a cluster started beforehand do not inherit the sweep's environment.
+
+    The launcher is made from this config after the callback's on_multirun_start. Also sets
+    `init.object_store_memory: null` unless given: hydra-ray-launcher 1.2.2 otherwise passes
+    78,643,200 to ray.init, which Ray refuses when joining an existing cluster
+    (facebookresearch/hydra#2893).
+    """
+    launcher = config.hydra.get("launcher") or {}
+    if not str(launcher.get("_target_", "")).endswith(".RayLauncher"):
+        return
+    init = "hydra.launcher.ray.init"
+    with read_write(config.hydra), open_dict(config.hydra):
+        OmegaConf.update(config, f"{init}.runtime_env.env_vars.{name}", value, force_add=True)
+        if OmegaConf.select(config, f"{init}.object_store_memory", default="absent") == "absent":
+            OmegaConf.update(config, f"{init}.object_store_memory", None, force_add=True)
+
+
 class SweepCallback(Callback):
     """One parent MLflow run per Hydra multirun; every job becomes its child run.
 
     Jobs find the parent, the store and the directory the sweep started in through an
     environment variable, which launchers that run jobs in worker processes pass on (joblib and
-    submitit inherit it, conf/hydra/launcher/ray.yaml hands it to Ray's workers). Dead runs
+    submitit inherit it, `to_ray_workers` hands it to Ray's workers). Dead runs
     left RUNNING by an earlier, killed sweep are marked KILLED before the new one starts.
     """
 
@@ -92,6 +111,7 @@ class SweepCallback(Callback):
             "cwd": os.getcwd(),
         }
         os.environ[SWEEP_ENV] = json.dumps(context)
+        to_ray_workers(config, SWEEP_ENV, os.environ[SWEEP_ENV])
         heartbeat = resume.Heartbeat(run.info.run_id, config.sweep.heartbeat_s)
         _HEARTBEATS[run.info.run_id] = heartbeat.__enter__()
         log.info("sweep parent run %s in %s", run.info.run_id, tracking_uri(config.tracking))

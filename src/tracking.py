@@ -89,9 +89,17 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
     return flat
 
 
+# raised when an op starts computing something else for the same config, so that resuming
+# trains such configs again instead of reusing runs made the old way. 2: aug=contrast draws
+# factors from [1 - m, 1 + m] (was [1, 1 + m]); jitter noises zeros inside a series.
+SEMANTICS_VERSION = 2
+
+
 def config_hash(cfg: DictConfig) -> str:
     """A short hash of what a job computes: equal hashes mean the same experiment."""
     params = {k: v for k, v in flatten(cfg).items() if not any(k.startswith(u) for u in UNHASHED)}
+    if SEMANTICS_VERSION > 1:  # version 1 hashed the params alone: those hashes stay as they were
+        params["augsweep.semantics_version"] = str(SEMANTICS_VERSION)
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 

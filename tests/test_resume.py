@@ -218,3 +218,15 @@ def test_multirun_flag_may_come_after_overrides():
     assert multirun_first(["data=gunpoint", "-m", "aug=none,light"]) == [
         "-m", "data=gunpoint", "aug=none,light"]  # fmt: skip
     assert multirun_first(["--cfg", "job", "seed=1"]) == ["--cfg", "job", "seed=1"]
+
+
+def test_runs_made_before_an_op_changed_meaning_are_trained_again(make_cfg, monkeypatch):
+    current = tracking.SEMANTICS_VERSION
+    monkeypatch.setattr(tracking, "SEMANTICS_VERSION", 1)  # as recorded before the change
+    old = run(make_cfg(*SMALL_DIGITS))
+    monkeypatch.setattr(tracking, "SEMANTICS_VERSION", current)
+    new = run(make_cfg(*SMALL_DIGITS))
+    assert new.skipped is None and new.run_id != old.run_id
+    assert run(make_cfg(*SMALL_DIGITS)).skipped  # and now it is in the store
+    hashes = [r.data.tags["config_hash"] for r in job_runs(MlflowClient())]
+    assert hashes[0] != hashes[1]
