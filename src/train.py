@@ -49,13 +49,18 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, prefix: str) -> dict[str, flo
 
 
 class FailOnNaN(keras.callbacks.Callback):
-    """Stop a diverged fit with an error (Keras's TerminateOnNaN stops it silently)."""
+    """Stop a diverged fit with an error (Keras's TerminateOnNaN stops it silently).
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+    Checked per epoch, not per batch: a NaN or inf anywhere in an epoch makes its mean loss
+    NaN or inf, and a callback with batch hooks would make Keras hand every batch's logs to
+    Python, a device sync per step.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             raise FloatingPointError(
-                f"training loss became {float(loss)} at batch {batch}; "
+                f"training loss became {float(loss)} in epoch {epoch + 1}; "
                 "lower train.learning_rate or the augmentation strength"
             )
 

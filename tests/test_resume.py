@@ -72,7 +72,7 @@ def test_failed_job_records_message_and_traceback_and_is_run_again(make_cfg, tmp
 def test_nan_loss_fails_the_run(make_cfg):
     cfg = make_cfg("data=gunpoint", "aug=custom",
                    "aug.target=tests.user_augment.standardise_channels")  # fmt: skip
-    with pytest.raises(FloatingPointError, match="training loss became nan at batch 0"):
+    with pytest.raises(FloatingPointError, match="training loss became nan in epoch 1"):
         run(cfg)
     (failed,) = job_runs(MlflowClient())
     assert failed.info.status == "FAILED"
