@@ -202,6 +202,9 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
         )
     job = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     job.model = resolve_model_cfg(cfg.model, data.modality)
+    # one spelling per experiment: aug.strength=1 and =1.0 are the same job, and so is every
+    # strength of a config that applies nothing (aug=none, or strength 0)
+    job.aug.strength = float(job.aug.strength) if ops else 0.0
     check_cv(cfg.cv, data.y_train, data.classes)
     return job, data
 

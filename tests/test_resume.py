@@ -230,3 +230,15 @@ def test_runs_made_before_an_op_changed_meaning_are_trained_again(make_cfg, monk
     assert run(make_cfg(*SMALL_DIGITS)).skipped  # and now it is in the store
     hashes = [r.data.tags["config_hash"] for r in job_runs(MlflowClient())]
     assert hashes[0] != hashes[1]
+
+
+def test_a_config_that_applies_no_augmentation_is_one_job_whatever_its_strength(make_cfg):
+    # `-m aug=none,rotation aug.strength=0.5,1` trains aug=none once, not once per strength
+    first = run(make_cfg(*SMALL_DIGITS, "aug=none", "aug.strength=0.5"))
+    again = run(make_cfg(*SMALL_DIGITS, "aug=none", "aug.strength=1"))
+    assert again.skipped and again.run_id == first.run_id
+    spelled = run(make_cfg(*SMALL_DIGITS, "aug=rotation", "aug.strength=1"))
+    assert run(make_cfg(*SMALL_DIGITS, "aug=rotation", "aug.strength=1.0")).skipped
+    none, rotation = job_runs(MlflowClient())
+    assert none.data.params["aug.strength"] == "0.0" and none.data.tags["strength"] == "0.0"
+    assert rotation.info.run_id == spelled.run_id and rotation.data.tags["strength"] == "1.0"

@@ -126,7 +126,7 @@ def test_sweep_of_type_by_strength(tmp_path):
     client = MlflowClient()
     (parent,), children = runs_by_role(client)
     grid = sorted((c.data.tags["aug"], c.data.tags["strength"]) for c in children)
-    assert grid == [("rotation", "0"), ("rotation", "1"), ("shear", "0"), ("shear", "1")]
+    assert grid == [("rotation", "0.0"), ("rotation", "1.0"), ("shear", "0.0"), ("shear", "1.0")]
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -134,7 +134,7 @@ def test_sweep_of_type_by_strength(tmp_path):
         assert "augmentation_preview.png" in artifacts
         summary = mlflow.artifacts.load_text(f"runs:/{child.info.run_id}/model_summary.txt")
         # strength 0 is no augmentation at all: the same model as the baseline
-        assert ("augmentation" in summary) == (child.data.tags["strength"] == "1")
+        assert ("augmentation" in summary) == (child.data.tags["strength"] == "1.0")
 
 
 def jobs_by_hash(children) -> dict[str, list]:
