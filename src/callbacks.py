@@ -39,6 +39,15 @@ def grid(overrides: list[str]) -> tuple[int | None, list[str]]:
     return len(batch), swept
 
 
+def with_sweeper_params(config: DictConfig) -> list[str]:
+    """The command line's overrides plus the grid a config (an experiment preset) gives in
+    `hydra.sweeper.params`, as the basic sweeper combines them: the command line wins."""
+    overrides = list(config.hydra.overrides.task)
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    params = config.hydra.sweeper.get("params") or {}
+    return overrides + [f"{key}={value}" for key, value in params.items() if key not in given]
+
+
 def summary(
     children: list[Run], skipped: dict[str, str], swept: list[str]
 ) -> tuple[dict[str, int], list[str]]:
@@ -87,7 +96,7 @@ class SweepCallback(Callback):
         os.environ.pop(SWEEP_ENV, None)  # an earlier sweep's, in this process, is not this one's
         experiment_id = setup(config.tracking)
         resume.reap(experiment_id, config.sweep.dead_after_s)
-        overrides = list(config.hydra.overrides.task)
+        overrides = with_sweeper_params(config)
         size, swept = grid(overrides)
         client = MlflowClient()
         run = client.create_run(

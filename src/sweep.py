@@ -81,8 +81,22 @@ def multirun_first(args: list[str]) -> list[str]:
     return flags + [a for a in args if a not in flags]
 
 
+def global_experiment(args: list[str]) -> list[str]:
+    """`experiment=NAME` as `experiment@_global_=NAME`.
+
+    An experiment preset sets keys of every group, so it sits at the root (`_global_`). Hydra
+    reads a `# @package _global_` header only on a file's first line, which is the preset's
+    command; conf/config.yaml sets the package in its defaults list instead, and Hydra then wants
+    the package named in the override too.
+    """
+    return [
+        f"experiment@_global_={a.split('=', 1)[1]}" if a.startswith("experiment=") else a
+        for a in args
+    ]
+
+
 if __name__ == "__main__":
-    sys.argv[1:] = multirun_first(sys.argv[1:])
+    sys.argv[1:] = global_experiment(multirun_first(sys.argv[1:]))
     try:
         check_cli(sys.argv[1:])
     except ConfigError as err:

@@ -156,3 +156,29 @@ def test_readme_documents_the_strength_table_in_code():
     from tests.conftest import ROOT
 
     assert strength_table() in (ROOT / "README.md").read_text()
+
+
+def test_an_experiment_preset_sits_at_the_root_and_brings_its_grid():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from src.callbacks import grid, with_sweeper_params
+    from src.sweep import global_experiment
+    from tests.conftest import CONF
+
+    args = global_experiment(["-m", "experiment=digits_image_ops", "seed=0"])
+    assert args == ["-m", "experiment@_global_=digits_image_ops", "seed=0"]
+    preset = CONF / "experiment" / "digits_image_ops.yaml"
+    assert preset.read_text().splitlines()[0] == (
+        "# python -m src.sweep -m experiment=digits_image_ops"
+    )
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", args[1:], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert (cfg.data.name, cfg.model.name, cfg.cv.folds) == ("digits", "cnn", 5)
+    assert cfg.tracking.experiment == "study_digits"
+    overrides = with_sweeper_params(cfg)
+    size, swept = grid(overrides)
+    assert swept == ["aug", "aug.strength"]  # seed=0 on the command line replaces seed: 0,1,2
+    assert size == 14 * 5
