@@ -15,7 +15,7 @@ from src.errors import ConfigError
 MODEL_CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "model"
 # `model=auto` picks the model that fits the data's modality
 AUTO_MODEL = {"image": "cnn", "series": "lstm"}
-MODALITY = {"cnn": "image", "lstm": "series"}
+MODALITY = {"cnn": "image", "lstm": "series", "cnn1d": "series"}
 
 
 def resolve_model_cfg(model_cfg: DictConfig, modality: str) -> DictConfig:
@@ -30,7 +30,8 @@ def resolve_model_cfg(model_cfg: DictConfig, modality: str) -> DictConfig:
     if MODALITY[name] != modality:
         raise ConfigError(
             f"model {name!r} needs {MODALITY[name]} data, but the dataset is {modality}; "
-            f"accepted for {modality}: auto, {AUTO_MODEL[modality]}"
+            f"accepted for {modality}: auto, "
+            + ", ".join(sorted(n for n, m in MODALITY.items() if m == modality))
         )
     return model_cfg
 
@@ -55,9 +56,25 @@ def _lstm(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
     return layers
 
 
+def _cnn1d(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
+    # Conv1D cannot take a mask: padded steps are zeros the convolutions see like any other value
+    layers: list[keras.Layer] = []
+    for filters in cfg.filters:
+        layers += [
+            keras.layers.Conv1D(filters, cfg.kernel_size, padding="same"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+        ]
+    layers.append(keras.layers.GlobalAveragePooling1D())
+    if cfg.dropout:
+        layers.append(keras.layers.Dropout(cfg.dropout))
+    return layers
+
+
 BUILDERS: dict[str, Callable[[DictConfig, bool], list[keras.Layer]]] = {
     "cnn": _cnn,
     "lstm": _lstm,
+    "cnn1d": _cnn1d,
 }
 
 

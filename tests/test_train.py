@@ -118,6 +118,18 @@ def test_variable_length_series_train_with_masking(make_cfg):
     assert found.data.metrics["test_accuracy_mean"] > 1 / 9  # better than chance on 9 classes
 
 
+def test_a_1d_cnn_learns_gunpoint(make_cfg):
+    """model=cnn1d: Conv1D-BatchNorm-ReLU blocks and global average pooling, on real series."""
+    result = run(make_cfg("data=gunpoint", "model=cnn1d", "aug=none", "train.epochs=30"))
+    found = only_run(MlflowClient())
+    assert found.info.run_name == "gunpoint/cnn1d/none/s0/seed0"
+    summary = mlflow.artifacts.load_text(f"runs:/{found.info.run_id}/model_summary.txt")
+    assert summary.count("Conv1D") == 3 and "GlobalAveragePooling1D" in summary
+    assert result.metrics["test_accuracy_mean"] > 0.6  # two classes: chance is 0.5
+    with pytest.raises(ConfigError, match=r"model 'cnn1d' needs series data.*auto, cnn$"):
+        run(make_cfg("model=cnn1d"))
+
+
 @pytest.mark.parametrize(("overrides", "folds"), [(["data=digits"], 5), (["data=arrow_head"], 3)])
 def test_folds_are_stratified_and_repeatable(make_cfg, overrides, folds):
     cfg = make_cfg(*overrides, f"cv.folds={folds}", "cv.repeats=2")
