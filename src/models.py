@@ -62,7 +62,7 @@ def _cnn1d(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
     for filters in cfg.filters:
         layers += [
             keras.layers.Conv1D(filters, cfg.kernel_size, padding="same"),
-            keras.layers.BatchNormalization(),
+            keras.layers.BatchNormalization(momentum=cfg.batchnorm_momentum),
             keras.layers.Activation("relu"),
         ]
     layers.append(keras.layers.GlobalAveragePooling1D())

@@ -120,12 +120,19 @@ def test_variable_length_series_train_with_masking(make_cfg):
 
 def test_a_1d_cnn_learns_gunpoint(make_cfg):
     """model=cnn1d: Conv1D-BatchNorm-ReLU blocks and global average pooling, on real series."""
-    result = run(make_cfg("data=gunpoint", "model=cnn1d", "aug=none", "train.epochs=30"))
+    result = run(
+        make_cfg(
+            "data=gunpoint", "model=cnn1d", "aug=none", "train.epochs=60", "train.batch_size=16"
+        )
+    )
     found = only_run(MlflowClient())
     assert found.info.run_name == "gunpoint/cnn1d/none/s0/seed0"
     summary = mlflow.artifacts.load_text(f"runs:/{found.info.run_id}/model_summary.txt")
     assert summary.count("Conv1D") == 3 and "GlobalAveragePooling1D" in summary
-    assert result.metrics["test_accuracy_mean"] > 0.6  # two classes: chance is 0.5
+    # two classes, chance is 0.5; seeds 0-3 gave 0.73-0.86. With Keras's BatchNormalization
+    # momentum (0.99) the inference statistics stay near their start and it predicts one class
+    assert found.data.params["model.batchnorm_momentum"] == "0.9"
+    assert result.metrics["test_accuracy_mean"] > 0.65
     with pytest.raises(ConfigError, match=r"model 'cnn1d' needs series data.*auto, cnn$"):
         run(make_cfg("model=cnn1d"))
 
