@@ -57,9 +57,13 @@ class Selection:
 
 
 def select(
-    experiment: str, sweep: str | None = None, filter_string: str | None = None
+    experiment: str,
+    sweep: str | None = None,
+    filter_string: str | None = None,
+    all_runs: bool = False,
 ) -> Selection:
-    """The job runs to report: a filter's, a sweep's, or by default the latest sweep's.
+    """The job runs to report: every one of the experiment's, a filter's, a sweep's, or by
+    default the latest sweep's.
 
     A sweep's runs are its children plus the earlier runs it reused instead of training again.
     """
@@ -67,6 +71,9 @@ def select(
     if found is None:
         raise ReportError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()}")
     experiment_id = found.experiment_id
+    if all_runs:
+        runs = mlflow.search_runs([experiment_id], f"{ROLE} = 'job'", max_results=100_000)
+        return Selection(runs, None, f"every job run of experiment {experiment!r}")
     if filter_string:
         runs = mlflow.search_runs(
             [experiment_id],
@@ -453,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--sweep", help="the sweep's parent run id (default: the latest sweep)")
     which.add_argument("--filter", help="an MLflow filter string over the job runs instead")
+    which.add_argument(
+        "--all", action="store_true", help="every job run of the experiment (a study's report)"
+    )
     parser.add_argument(
         "--metric",
         default="val_accuracy",
@@ -466,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
             raise ReportError(f"no MLflow store at {uri}; run a sweep first")
-        selection = select(args.experiment, args.sweep, args.filter)
+        selection = select(args.experiment, args.sweep, args.filter, args.all)
         table, folds = tidy(selection.runs)
         if table.empty:
             raise ReportError(f"no job runs in {selection.description}")

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from src.config import check_cli
 from src.errors import ConfigError
+from src.study import run_study, study_of
 from src.tracking import sweep_context, varying
 from src.train import JobResult, run
 
@@ -99,7 +100,10 @@ if __name__ == "__main__":
     sys.argv[1:] = global_experiment(multirun_first(sys.argv[1:]))
     try:
         check_cli(sys.argv[1:])
+        study = study_of(sys.argv[1:])
     except ConfigError as err:
         print(f"augsweep: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    if study is not None:  # a preset of several grids: each its own sweep, then the report
+        raise SystemExit(run_study(*study, sys.argv[1:]))
     main()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from omegaconf import ListConfig, OmegaConf
+from omegaconf import ListConfig, OmegaConf, open_dict, read_write
 
 from src.config import check_cli, check_job, choices
 from src.errors import ConfigError
@@ -158,11 +158,12 @@ def test_readme_documents_the_strength_table_in_code():
     assert strength_table() in (ROOT / "README.md").read_text()
 
 
-def test_an_experiment_preset_sits_at_the_root_and_brings_its_grid():
+def test_an_experiment_preset_sits_at_the_root_and_brings_its_grids():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from src.callbacks import grid, with_sweeper_params
+    from src.callbacks import grid
+    from src.study import grid_args, study_of
     from src.sweep import global_experiment
     from tests.conftest import CONF
 
@@ -178,7 +179,37 @@ def test_an_experiment_preset_sits_at_the_root_and_brings_its_grid():
     GlobalHydra.instance().clear()
     assert (cfg.data.name, cfg.model.name, cfg.cv.folds) == ("digits", "cnn", 5)
     assert cfg.tracking.experiment == "study_digits"
-    overrides = with_sweeper_params(cfg)
-    size, swept = grid(overrides)
-    assert swept == ["aug", "aug.strength"]  # seed=0 on the command line replaces seed: 0,1,2
-    assert size == 14 * 5
+    name, study_cfg = study_of(args)
+    assert name == "digits_image_ops"
+    grids = study_cfg.sweep.study.grids
+    assert list(grids) == ["ops_by_strength", "recipes"]
+    sizes = {}
+    for label, params in grids.items():
+        overrides = grid_args(args, params, f"out/{label}")
+        assert overrides[-1] == f"hydra.sweep.dir=out/{label}"
+        sizes[label], swept = grid([o for o in overrides if o != "-m"])
+        assert "seed" not in swept  # seed=0 on the command line replaces seed: 0,1,2
+    assert sizes == {"ops_by_strength": 14 * 5, "recipes": 6}
+    assert study_cfg.sweep.study.report.out == "experiments/digits_image_ops"
+    # a study is several sweeps: without -m it is refused before anything runs
+    with pytest.raises(ConfigError, match="a study of 2 sweeps; run it with -m"):
+        study_of(args[1:])
+
+
+def test_a_preset_grid_in_hydra_sweeper_params_is_counted():
+    """A user's preset may give its grid as hydra.sweeper.params; the command line wins."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from src.callbacks import grid, with_sweeper_params
+    from tests.conftest import CONF
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    with read_write(cfg), open_dict(cfg):
+        cfg.hydra.overrides.task = ["aug=none,rotation"]
+        cfg.hydra.sweeper.params = {"seed": "0,1,2", "aug": "none,flip,zoom"}
+    assert with_sweeper_params(cfg) == ["aug=none,rotation", "seed=0,1,2"]
+    assert grid(with_sweeper_params(cfg)) == (6, ["aug", "seed"])

@@ -9,6 +9,7 @@ import sys
 import time
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -231,3 +232,52 @@ def test_same_seed_gives_identical_metrics_in_two_processes(tmp_path, placement)
         curves = [[m.value for m in client.get_metric_history(r.info.run_id, curve)]
                   for r in (first, second)]  # fmt: skip
         assert curves[0] == curves[1] and len(curves[0]) == 2
+
+
+@pytest.mark.slow
+def test_a_study_runs_its_grids_in_turn_then_the_report(tmp_path):
+    """experiment=digits_image_ops, shrunk from the command line: both grids become the same
+    two jobs, so the second sweep reuses the first's runs; then the report over both."""
+    out = tmp_path / "study"
+    done = sweep(tmp_path, "-m", "experiment=digits_image_ops", "aug=none,rotation",
+                 "aug.strength=0.5", "seed=0", "data.subset=300", "train.epochs=3",
+                 f"sweep.study.report.out={out}")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "augsweep: study digits_image_ops: grid 1/2 (ops_by_strength)" in done.stdout
+    assert "augsweep: study digits_image_ops: grid 2/2 (recipes)" in done.stdout
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("study_digits")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    parents = [r for r in runs if r.data.tags.get("augsweep.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("augsweep.role") == "job"]
+    assert [p.data.tags["augsweep.study"] for p in parents] == [
+        "digits_image_ops/ops_by_strength", "digits_image_ops/recipes"]  # fmt: skip
+    first, second = parents
+    assert sorted(c.data.tags["aug"] for c in children) == ["none", "rotation"]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {first.info.run_id}
+    assert all(c.data.params["cv.folds"] == "2" for c in children)
+    assert first.data.metrics["jobs_finished"] == 2 and second.data.metrics["jobs_skipped"] == 2
+    assert second.data.metrics["jobs_finished"] == 0
+    reused = {v for k, v in second.data.tags.items() if k.startswith("augsweep.skipped.")}
+    assert reused == {c.info.run_id for c in children}
+    # each grid's Hydra outputs in its own folder under the one sweep dir
+    assert (tmp_path / "sweep" / "ops_by_strength" / "1" / ".hydra").is_dir()
+    assert (tmp_path / "sweep" / "recipes" / "multirun.yaml").is_file()
+    table = pd.read_csv(out / "comparison.csv")
+    assert table[["aug", "strength", "runs", "folds"]].values.tolist() == [["rotation", 0.5, 1, 2]]
+    rotation, none = (
+        next(c for c in children if c.data.tags["aug"] == a) for a in ("rotation", "none")
+    )
+    assert table.loc[0, "val_accuracy_mean"] == pytest.approx(
+        rotation.data.metrics["val_accuracy_mean"])  # fmt: skip
+    assert table.loc[0, "baseline_mean"] == pytest.approx(none.data.metrics["val_accuracy_mean"])
+    assert "every job run of experiment 'study_digits'" in (out / "report.md").read_text()
+
+
+def test_a_study_without_multirun_is_refused(tmp_path):
+    done = sweep(tmp_path, "experiment=digits_image_ops")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "augsweep: error: experiment=digits_image_ops is a study of 2 sweeps; run it with -m: "
+        "python -m src.sweep -m experiment=digits_image_ops"
+    )

@@ -1,0 +1,101 @@
+"""Studies: an experiment preset that runs several sweep grids in turn, then the report.
+
+A study's question often needs more than one cartesian grid (every op by strength, and the
+recipes at their own strengths), which Hydra's basic sweeper cannot express in one multirun.
+A preset with `sweep.study` is run by `python -m src.sweep -m experiment=NAME` as one
+multirun per grid (each with its parent run; finished jobs of earlier runs are reused), then
+`python -m src.report --all` over the study's experiment, written to `sweep.study.report.out`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from src.config import CONF_DIR
+from src.errors import ConfigError
+
+STUDY_ENV = "AUGSWEEP_STUDY"  # set for the grids' sweeps: "<study>/<grid>"
+PRESET_KEY = "experiment@_global_"
+
+
+def _preset_name(args: list[str]) -> str | None:
+    for arg in args:
+        if arg.startswith(f"{PRESET_KEY}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _key(arg: str) -> str:
+    return arg.split("=", 1)[0].lstrip("+~")
+
+
+def study_of(args: list[str]) -> tuple[str, DictConfig] | None:
+    """The preset's name and the root config it composes to (tracking, sweep.study), when the
+    command runs a study preset; the command's tracking.* and sweep.* overrides are applied.
+
+    None inside one of the study's own grid sweeps, and for presets that are one grid.
+    """
+    name = _preset_name(args)
+    if name is None or os.environ.get(STUDY_ENV):
+        return None
+    path = CONF_DIR / "experiment" / f"{name}.yaml"
+    if not path.exists() or OmegaConf.select(OmegaConf.load(path), "sweep.study") is None:
+        return None  # check_cli reports unknown presets
+    kept = [a for a in args if "=" in a and _key(a).split(".")[0] in ("tracking", "sweep")]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"{PRESET_KEY}={name}", *kept])
+    GlobalHydra.instance().clear()
+    study = cfg.sweep.study
+    if not study.get("grids"):
+        raise ConfigError(f"experiment={name}: sweep.study.grids is empty; accepted: named grids")
+    if "-m" not in args and "--multirun" not in args:
+        raise ConfigError(
+            f"experiment={name} is a study of {len(study.grids)} sweeps; run it with -m: "
+            f"python -m src.sweep -m experiment={name}"
+        )
+    return name, cfg
+
+
+def grid_args(args: list[str], grid: DictConfig, sweep_dir: str) -> list[str]:
+    """The command's arguments plus one grid's sweep overrides (the command line wins), its
+    Hydra outputs in `sweep_dir`."""
+    given = {_key(a) for a in args if "=" in a}
+    grid_overrides = [f"{key}={value}" for key, value in grid.items() if key not in given]
+    others = [a for a in args if _key(a) != "hydra.sweep.dir"]
+    return [*others, *grid_overrides, f"hydra.sweep.dir={sweep_dir}"]
+
+
+def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
+    """Each grid as its own `python -m src.sweep` process, then the report; the exit code."""
+    from src import report  # imports MLflow and pandas: only once a study runs
+    from src.tracking import tracking_uri
+
+    study = cfg.sweep.study
+    given_dir = [a.split("=", 1)[1] for a in args if _key(a) == "hydra.sweep.dir"]
+    base = given_dir[-1] if given_dir else time.strftime(f"multirun/%Y-%m-%d/%H-%M-%S-{name}")
+    codes = []
+    started = time.perf_counter()
+    for k, (label, grid) in enumerate(study.grids.items(), start=1):
+        command = [sys.executable, "-m", "src.sweep", *grid_args(args, grid, f"{base}/{label}")]
+        print(f"augsweep: study {name}: grid {k}/{len(study.grids)} ({label})", flush=True)
+        env = {**os.environ, STUDY_ENV: f"{name}/{label}"}
+        code = subprocess.run(command, env=env, check=False).returncode
+        if code == 2:  # bad input: nothing trained, the next grid would say the same
+            return 2
+        codes.append(code)
+    minutes = (time.perf_counter() - started) / 60
+    print(f"augsweep: study {name}: {len(codes)} sweeps in {minutes:.1f} min", flush=True)
+    out = Path(study.get("report", {}).get("out") or f"reports/{name}")
+    report_args = ["--experiment", cfg.tracking.experiment, "--out", str(out), "--all"]
+    report_args += ["--tracking-uri", tracking_uri(cfg.tracking)]
+    report_args += ["--metric", study.get("report", {}).get("metric") or "val_accuracy"]
+    return max([*codes, report.main(report_args)])
