@@ -400,9 +400,32 @@ def export(report: Report, out: Path) -> list[Path]:
     return written
 
 
+def compute_line(runs: pd.DataFrame) -> str:
+    """What the finished runs cost: their summed wall time, and first start to last end."""
+    done = runs[runs.status == "FINISHED"]
+    if done.empty or "metrics.wall_time_s" not in done:
+        return ""
+    job = duration(done["metrics.wall_time_s"].sum())
+    span = duration((done.end_time.max() - done.start_time.min()).total_seconds())
+    return (
+        f"Compute: {len(done)} finished runs, {job} of job wall time (sum of wall_time_s); "
+        f"{span} from the first run's start to the last run's end.\n"
+    )
+
+
+def duration(seconds: float) -> str:
+    """`42 s`, `12.5 min` or `3.25 h`."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
 def summary_markdown(report: Report, selection: Selection) -> str:
     """report.md: what was compared, the verdicts, and what was left out."""
     parts = [f"# augsweep report: {report.metric}\n", f"Runs: {selection.description}.\n"]
+    parts += [line for line in [compute_line(selection.runs)] if line]
     if not report.comparison.empty:
         verdicts = _drop_single_context(report.comparison)[
             [

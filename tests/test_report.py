@@ -144,6 +144,12 @@ def test_exported_numbers_equal_a_recomputation_from_the_store(make_cfg, sweep_p
     assert list(apart.status) == ["FAILED"] and "gone.npz" in apart.error[0]
     text = (out / "report.md").read_text()
     assert "## Failed, killed or running runs" in text and "gone.npz" in text
+    # what the three finished runs cost, from their wall_time_s (the failed run is left out)
+    finished = [client.get_run(r) for r in (base, *rotated.values())]
+    seconds = sum(r.data.metrics["wall_time_s"] for r in finished)
+    assert f"Compute: 3 finished runs, {report.duration(seconds)} of job wall time" in text
+    assert (report.duration(59.6), report.duration(750), report.duration(11_700)) == (
+        "60 s", "12.5 min", "3.25 h")  # fmt: skip
 
 
 def test_a_sweep_without_baseline_says_how_to_add_one(make_cfg, sweep_parent, tmp_path, capsys):
