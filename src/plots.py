@@ -65,37 +65,47 @@ def save(fig: Figure, path: Path) -> None:
 
 
 def strength_curves(rows: pd.DataFrame, baseline: pd.Series, metric: str, title: str) -> Figure:
-    """Metric against strength, one line per aug type; the baseline as a band (mean ± 1 sd).
+    """Metric against strength, one panel per aug type (shared axes), each with the baseline as
+    a band (mean ± 1 sd) and strength 0 at the baseline's mean.
 
     Filled markers: significantly different from the baseline (Holm-adjusted); hollow: not.
     """
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    groups = list(rows.sort_values("strength").groupby("aug"))
+    cols = min(4, len(groups))
+    nrows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(
+        nrows, cols, figsize=(1 + 3 * cols, 0.8 + 2.4 * nrows), sharex=True, sharey=True,
+        squeeze=False, constrained_layout=True,
+    )  # fmt: skip
     low, high = baseline["mean"] - baseline["std"], baseline["mean"] + baseline["std"]
-    ax.axhspan(low, high, color="grey", alpha=0.2, label="no augmentation (mean ± 1 sd)")
-    ax.axhline(baseline["mean"], color="grey", linewidth=1)
-    for aug, group in rows.sort_values("strength").groupby("aug"):
+    for ax, (aug, group) in zip(axes.flat, groups, strict=False):
+        ax.axhspan(low, high, color="grey", alpha=0.2, label="no augmentation (mean ± 1 sd)")
+        ax.axhline(baseline["mean"], color="grey", linewidth=1)
         x = [0.0, *group.strength]
         y = [baseline["mean"], *group[f"{metric}_mean"]]
-        (line,) = ax.plot(x, y, marker="", label=aug)
-        ax.errorbar(
-            group.strength,
-            group[f"{metric}_mean"],
-            yerr=group[f"{metric}_std"],
-            fmt="none",
-            ecolor=line.get_color(),
-            alpha=0.5,
-            capsize=3,
-        )
+        ax.plot(x, y, color="tab:blue")
+        ax.errorbar(group.strength, group[f"{metric}_mean"], yerr=group[f"{metric}_std"],
+                    fmt="none", ecolor="tab:blue", alpha=0.5, capsize=3)  # fmt: skip
         significant = group.verdict.isin(["helps", "hurts"])
         ax.scatter(
             group.strength,
             group[f"{metric}_mean"],
-            color=line.get_color(),
+            color="tab:blue",
             zorder=3,
-            facecolors=[line.get_color() if s else "white" for s in significant],
+            facecolors=["tab:blue" if s else "white" for s in significant],
         )
-    ax.set(xlabel="aug.strength", ylabel=f"{metric} (mean ± sd over folds)", title=title)
-    ax.legend(fontsize="small")
+        ax.set_title(aug, fontsize="medium")
+    for ax in axes.flat[len(groups) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("aug.strength")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric)
+    fig.suptitle(
+        f"{title}\nmean ± sd over folds; grey band: no augmentation (mean ± 1 sd); "
+        "filled: significant (Holm)",
+        fontsize="medium",
+    )
     return fig
 
 

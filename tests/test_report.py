@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -272,3 +273,32 @@ def test_absurd_augmentation_hurts_and_a_real_server_serves_the_report(tmp_path,
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+
+
+def test_strength_curves_have_a_panel_per_type_with_the_table_values():
+    from matplotlib.colors import to_rgba
+
+    from src import plots
+
+    rows = pd.DataFrame({
+        "aug": ["rotation", "rotation", "flip", "heavy"],
+        "strength": [0.5, 1.0, 1.0, 1.0],
+        "val_accuracy_mean": [0.95, 0.90, 0.97, 0.70],
+        "val_accuracy_std": [0.01, 0.02, 0.01, 0.05],
+        "verdict": ["no measurable effect", "hurts", "no measurable effect", "hurts"],
+    })  # fmt: skip
+    baseline = pd.Series({"mean": 0.98, "std": 0.01})
+    fig = plots.strength_curves(rows, baseline, "val_accuracy", "digits / cnn")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["flip", "heavy", "rotation"]
+    rotation = shown[2]
+    line = rotation.get_lines()[1]  # after the baseline's mean
+    assert list(line.get_xdata()) == [0.0, 0.5, 1.0]  # strength 0 is the baseline
+    assert list(line.get_ydata()) == [0.98, 0.95, 0.90]
+    (points,) = rotation.collections[-1:]
+    white, blue = to_rgba("white"), to_rgba("tab:blue")
+    assert [tuple(c) for c in points.get_facecolors()] == [white, blue]  # filled: significant
+    band = rotation.patches[0]
+    assert (band.get_y(), band.get_y() + band.get_height()) == pytest.approx((0.97, 0.99))
+    assert shown[0].get_shared_y_axes().joined(shown[0], shown[2])
+    plt.close(fig)
