@@ -88,7 +88,13 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
         command = [sys.executable, "-m", "src.sweep", *grid_args(args, grid, f"{base}/{label}")]
         print(f"augsweep: study {name}: grid {k}/{len(study.grids)} ({label})", flush=True)
         env = {**os.environ, STUDY_ENV: f"{name}/{label}"}
-        code = subprocess.run(command, env=env, check=False).returncode
+        with subprocess.Popen(command, env=env) as sweep:
+            try:
+                code = sweep.wait()
+            except KeyboardInterrupt:  # the grid's sweep got the Ctrl-C too: it ends its runs
+                sweep.wait()  # KILLED, and is waited for (subprocess.run would kill it at once)
+                print(f"augsweep: study {name} interrupted; the same command resumes it")
+                return 130
         if code == 2:  # bad input: nothing trained, the next grid would say the same
             return 2
         codes.append(code)

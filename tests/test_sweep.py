@@ -281,3 +281,34 @@ def test_a_study_without_multirun_is_refused(tmp_path):
         "augsweep: error: experiment=digits_image_ops is a study of 2 sweeps; run it with -m: "
         "python -m src.sweep -m experiment=digits_image_ops"
     )
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_study_and_its_running_job_ends_killed(tmp_path):
+    """Ctrl-C reaches the study and its grid's sweep (one process group): the sweep ends its
+    run KILLED, the study waits for it, says how to resume and exits 130 without the report."""
+    out = tmp_path / "study"
+    args = ["-m", "experiment=digits_image_ops", "aug=none,rotation", "aug.strength=0.5", "seed=0",
+            "data.subset=300", "train.epochs=200", f"sweep.study.report.out={out}"]  # fmt: skip
+    client = MlflowClient()
+    with open(tmp_path / "study.log", "w") as log:
+        study = subprocess.Popen(command(tmp_path, *args), cwd=ROOT, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 300
+        victim = None
+        while victim is None and time.monotonic() < deadline and study.poll() is None:
+            time.sleep(0.5)
+            experiment = client.get_experiment_by_name("study_digits")
+            running = experiment and client.search_runs(
+                [experiment.experiment_id], "tags.`augsweep.role` = 'job'"
+            )
+            if running and client.get_metric_history(running[0].info.run_id, "fold0/loss"):
+                victim = running[0]
+        os.killpg(study.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        code = study.wait(timeout=120)
+    text = (tmp_path / "study.log").read_text()
+    assert victim is not None, text[-3000:]
+    assert code == 130, text[-3000:]
+    assert "augsweep: study digits_image_ops interrupted; the same command resumes it" in text
+    assert "grid 2/2" not in text and not out.exists()
+    assert client.get_run(victim.info.run_id).info.status == "KILLED"
