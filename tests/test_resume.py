@@ -66,7 +66,7 @@ def test_failed_job_records_message_and_traceback_and_is_run_again(make_cfg, tmp
     assert error.startswith("ConfigError: series file") and "missing.npz" in error
     text = mlflow.artifacts.load_text(f"runs:/{runs[0].info.run_id}/error.txt")
     assert text.startswith("Traceback (most recent call last):")
-    assert "src/data.py" in text and text.rstrip().endswith(error)
+    assert "src/data/series.py" in text and text.rstrip().endswith(error)
 
 
 def test_nan_loss_fails_the_run(make_cfg):

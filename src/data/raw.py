@@ -1,0 +1,121 @@
+"""What a loader returns, and what every source goes through before it is a Dataset: the
+stratified hold-out split, the training subset, the label encoding, and their one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from src.errors import ConfigError
+
+
+class Raw(NamedTuple):
+    """What a loader found, before label encoding and subsetting."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    source: str  # names the data in error messages
+    padded: bool = False
+    files: bool = False
+    input_shape: tuple[int, ...] | None = None
+
+
+def one_line(err: Exception, limit: int = 160) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def listing(items: Any, limit: int = 8) -> str:
+    items = [str(i) for i in items]
+    more = f", ... ({len(items)} in all)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def split_seed(cfg: Mapping) -> int:
+    seed = cfg.get("split_seed", 0)
+    if not is_int(seed) or not 0 <= seed < 2**32:
+        raise ConfigError(
+            f"data.split_seed={seed!r} is not allowed; accepted: an integer in [0, 2**32)"
+        )
+    return seed
+
+
+def holdout(x: np.ndarray, y: np.ndarray, cfg: Mapping, source: str):
+    """A stratified hold-out test split, or none when test_size is 0."""
+    test_size = cfg.get("test_size", 0.2)
+    if not isinstance(test_size, int | float) or isinstance(test_size, bool):
+        test_size = None
+    if test_size is None or not 0 <= test_size < 1:
+        raise ConfigError(
+            f"data.test_size={cfg.get('test_size')!r} is not allowed; accepted: a number in "
+            "[0, 1) (0 = no test split)"
+        )
+    if test_size == 0:
+        return x, y, None, None
+    try:
+        x_train, x_test, y_train, y_test = train_test_split(
+            x, y, test_size=test_size, stratify=y, random_state=split_seed(cfg)
+        )
+    except ValueError as err:
+        raise ConfigError(
+            f"data.test_size={test_size!r} cannot split {source} ({len(y)} samples) stratified "
+            f"({one_line(err)}); accepted: a size that leaves every class in both parts"
+        ) from None
+    return x_train, y_train, x_test, y_test
+
+
+def subset(x: np.ndarray, y: np.ndarray, subset: Any, seed: int, n_classes: int):
+    """A stratified subset of the training portion, for quick runs."""
+    if subset is None:
+        return x, y
+    if not is_int(subset) or subset < n_classes:
+        raise ConfigError(
+            f"data.subset={subset!r} is not allowed; accepted: null or an integer >= {n_classes} "
+            "(the number of classes)"
+        )
+    if subset >= len(y):
+        return x, y
+    try:
+        x, _, y, _ = train_test_split(x, y, train_size=subset, stratify=y, random_state=seed)
+    except ValueError as err:
+        raise ConfigError(
+            f"data.subset={subset} cannot be drawn stratified from {len(y)} training samples "
+            f"({one_line(err)}); accepted: null, at most {len(y) - n_classes}, or at least "
+            f"{len(y)}"
+        ) from None
+    return x, y
+
+
+def encode(y_train: np.ndarray, y_test: np.ndarray | None, source: str):
+    """Labels -> int64 indices into the sorted unique training labels, shared with the test."""
+    y_train = np.asarray(y_train)
+    y_test = None if y_test is None else np.asarray(y_test)
+    if any(y is not None and y.dtype.kind not in "biuf" for y in (y_train, y_test)):
+        y_train = y_train.astype(str)
+        y_test = None if y_test is None else y_test.astype(str)
+    classes = np.unique(y_train)
+    if len(classes) < 2:
+        raise ConfigError(
+            f"{source} has {len(classes)} class ({listing(classes)}); accepted: at least 2 classes"
+        )
+    names = tuple(str(c) for c in classes)
+    encoded_test = None
+    if y_test is not None:
+        encoded_test = np.searchsorted(classes, y_test).clip(max=len(classes) - 1)
+        unknown = classes[encoded_test] != y_test
+        if unknown.any():
+            raise ConfigError(
+                f"test label '{y_test[unknown][0]}' of {source} is not a training label; "
+                f"accepted: {listing(names)}"
+            )
+        encoded_test = encoded_test.astype(np.int64)
+    return np.searchsorted(classes, y_train).astype(np.int64), encoded_test, names
