@@ -273,7 +273,7 @@ def stages(uri: str, out: Path, profiler: cProfile.Profile | None = None) -> dic
 
     def rest(rep: report.Report, selection: report.Selection) -> None:
         (out / "report.md").write_text(report.summary_markdown(rep, selection))
-        MlflowClient().log_artifacts(selection.sweep_id, str(out), artifact_path="report")
+        MlflowClient().log_artifacts(selection.sweep_ids[0], str(out), artifact_path="report")
 
     selection = stage("select", report.select, EXPERIMENT)
     table, folds = stage("tidy", report.tidy, selection.runs)

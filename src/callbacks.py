@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src import resume
-from src.study import STUDY_ENV
+from src.study import study_tags
 from src.tracking import SWEEP_ENV, setup, tracking_uri, varying
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class SweepCallback(Callback):
                 "augsweep.command": " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
                 "augsweep.overrides": " ".join(overrides),
                 "augsweep.sweep_dir": str(config.hydra.sweep.dir),
-                **({"augsweep.study": os.environ[STUDY_ENV]} if os.environ.get(STUDY_ENV) else {}),
+                **study_tags(),
                 **resume.identity_tags(),
             },
         )

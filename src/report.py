@@ -15,7 +15,9 @@ import argparse
 import hashlib
 import json
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,20 +54,21 @@ class ReportError(Exception):
 @dataclass
 class Selection:
     runs: pd.DataFrame  # one row per job run, as mlflow.search_runs gives them
-    sweep_id: str | None
+    sweep_ids: tuple[str, ...]  # the sweeps' parent runs (none for --all and --filter)
     description: str
 
 
 def select(
     experiment: str,
-    sweep: str | None = None,
+    sweeps: str | list[str] | None = None,
     filter_string: str | None = None,
     all_runs: bool = False,
 ) -> Selection:
-    """The job runs to report: every one of the experiment's, a filter's, a sweep's, or by
-    default the latest sweep's.
+    """The job runs to report: every one of the experiment's, a filter's, one or more sweeps',
+    or by default the latest sweep's.
 
-    A sweep's runs are its children plus the earlier runs it reused instead of training again.
+    A sweep's runs are its children plus the earlier runs it reused instead of training again;
+    a run two sweeps share counts once.
     """
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
@@ -73,16 +76,16 @@ def select(
     experiment_id = found.experiment_id
     if all_runs:
         runs = mlflow.search_runs([experiment_id], f"{ROLE} = 'job'", max_results=100_000)
-        return Selection(runs, None, f"every job run of experiment {experiment!r}")
+        return Selection(runs, (), f"every job run of experiment {experiment!r}")
     if filter_string:
         runs = mlflow.search_runs(
             [experiment_id],
             filter_string=f"{ROLE} = 'job' AND {filter_string}",
             max_results=100_000,
         )
-        return Selection(runs, None, f"runs of experiment {experiment!r} where {filter_string}")
+        return Selection(runs, (), f"runs of experiment {experiment!r} where {filter_string}")
     client = MlflowClient()
-    if sweep is None:
+    if sweeps is None:
         latest = client.search_runs(
             [experiment_id],
             f"{ROLE} = 'sweep'",
@@ -94,14 +97,20 @@ def select(
                 f"no sweep in experiment {experiment!r}; run one first, e.g. "
                 "python -m src.sweep -m aug=none,light,heavy"
             )
-        sweep = latest[0].info.run_id
-    parent = client.get_run(sweep)
-    runs = search(experiment_id, parent=sweep)
-    reused = sorted(v for k, v in parent.data.tags.items() if k.startswith("augsweep.skipped."))
-    if reused:
-        runs = pd.concat([runs, search(experiment_id, run_ids=reused)])
-    name = parent.data.tags.get("mlflow.runName", sweep)
-    return Selection(runs.reset_index(drop=True), sweep, f"sweep {sweep} ({name})")
+        sweeps = latest[0].info.run_id
+    sweeps = [sweeps] if isinstance(sweeps, str) else list(dict.fromkeys(sweeps))
+    parts, names = [], []
+    for sweep in sweeps:
+        parent = client.get_run(sweep)
+        parts.append(search(experiment_id, parent=sweep))
+        tags = parent.data.tags
+        reused = sorted(v for k, v in tags.items() if k.startswith("augsweep.skipped."))
+        if reused:
+            parts.append(search(experiment_id, run_ids=reused))
+        names.append(f"{sweep} ({tags.get('mlflow.runName', sweep)})")
+    runs = pd.concat(parts).drop_duplicates("run_id").reset_index(drop=True)
+    what = f"sweep {names[0]}" if len(names) == 1 else f"sweeps {', '.join(names)}"
+    return Selection(runs, tuple(sweeps), what)
 
 
 def _contexts(runs: pd.DataFrame, param_columns: list[str]) -> list[str]:
@@ -360,9 +369,18 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), "")
 
 
+# what export() writes; an earlier report's files of these names are removed first, so a folder
+# never mixes two reports (other files, such as a study's README.md, are left alone)
+OUTPUTS = ("comparison.*", "strengths.*", "not_finished.csv", "report.md",
+           "strength_curves_*.png", "difference_heatmap_*.png")  # fmt: skip
+
+
 def export(report: Report, out: Path) -> list[Path]:
     """CSV, Markdown, LaTeX and HTML tables, plots, and report.md, written to `out`."""
     out.mkdir(parents=True, exist_ok=True)
+    for pattern in OUTPUTS:
+        for stale in out.glob(pattern):
+            stale.unlink()
     written = []
     for name, frame in (("comparison", report.comparison), ("strengths", report.strengths)):
         if frame.empty:
@@ -481,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="augsweep", help="MLflow experiment name")
     parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else mlruns/")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--sweep", help="the sweep's parent run id (default: the latest sweep)")
+    which.add_argument(
+        "--sweep", nargs="+", help="the parent run id of one or more sweeps (default: the latest)"
+    )
     which.add_argument("--filter", help="an MLflow filter string over the job runs instead")
     which.add_argument(
         "--all", action="store_true", help="every job run of the experiment (a study's report)"
@@ -508,18 +528,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"augsweep: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     out = args.out or Path("reports") / (
-        f"sweep-{selection.sweep_id}" if selection.sweep_id else "selection"
+        f"sweep-{selection.sweep_ids[0]}" if selection.sweep_ids else "selection"
     )
     written = export(report, out)
     text = summary_markdown(report, selection)
     (out / "report.md").write_text(text)
     written.append(out / "report.md")
-    if selection.sweep_id:
-        MlflowClient().log_artifacts(selection.sweep_id, str(out), artifact_path="report")
+    if selection.sweep_ids:  # the report's own files, not whatever else is in `out`
+        with tempfile.TemporaryDirectory() as staging:
+            for path in written:
+                shutil.copy2(path, staging)
+            for sweep_id in selection.sweep_ids:
+                MlflowClient().log_artifacts(sweep_id, staging, artifact_path="report")
     print(text)
+    logged = ", ".join(selection.sweep_ids)
     print(
         f"augsweep: wrote {len(written)} files to {out}"
-        + (f" and to run {selection.sweep_id} (artifacts/report)" if selection.sweep_id else "")
+        + (
+            f" and to run{'s' * (len(selection.sweep_ids) > 1)} {logged} (artifacts/report)"
+            if logged
+            else ""
+        )  # fmt: skip
     )
     if report.comparison.empty:
         return 1

@@ -4,7 +4,8 @@ A study's question often needs more than one cartesian grid (every op by strengt
 recipes at their own strengths), which Hydra's basic sweeper cannot express in one multirun.
 A preset with `sweep.study` is run by `python -m src.sweep -m experiment=NAME` as one
 multirun per grid (each with its parent run; finished jobs of earlier runs are reused), then
-`python -m src.report --all` over the study's experiment, written to `sweep.study.report.out`.
+`python -m src.report --sweep <the grids' parent runs>`, written to `sweep.study.report.out`:
+the runs the grids trained or reused, and no other run of the experiment.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -23,7 +25,15 @@ from src.config import CONF_DIR
 from src.errors import ConfigError
 
 STUDY_ENV = "AUGSWEEP_STUDY"  # set for the grids' sweeps: "<study>/<grid>"
+STUDY_ID_ENV = "AUGSWEEP_STUDY_ID"  # and one id per run of the study command
 PRESET_KEY = "experiment@_global_"
+
+
+def study_tags() -> dict[str, str]:
+    """Tags for the parent run of a grid's sweep: which study and grid, and which run of it."""
+    if not os.environ.get(STUDY_ENV):
+        return {}
+    return {"augsweep.study": os.environ[STUDY_ENV], "augsweep.study_id": os.environ[STUDY_ID_ENV]}
 
 
 def _preset_name(args: list[str]) -> str | None:
@@ -76,18 +86,21 @@ def grid_args(args: list[str], grid: DictConfig, sweep_dir: str) -> list[str]:
 
 def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
     """Each grid as its own `python -m src.sweep` process, then the report; the exit code."""
-    from src import report  # imports MLflow and pandas: only once a study runs
+    from mlflow.tracking import MlflowClient  # MLflow and pandas: only once a study runs
+
+    from src import report
     from src.tracking import tracking_uri
 
     study = cfg.sweep.study
     given_dir = [a.split("=", 1)[1] for a in args if _key(a) == "hydra.sweep.dir"]
     base = given_dir[-1] if given_dir else time.strftime(f"multirun/%Y-%m-%d/%H-%M-%S-{name}")
+    study_id = uuid.uuid4().hex
     codes = []
     started = time.perf_counter()
     for k, (label, grid) in enumerate(study.grids.items(), start=1):
         command = [sys.executable, "-m", "src.sweep", *grid_args(args, grid, f"{base}/{label}")]
         print(f"augsweep: study {name}: grid {k}/{len(study.grids)} ({label})", flush=True)
-        env = {**os.environ, STUDY_ENV: f"{name}/{label}"}
+        env = {**os.environ, STUDY_ENV: f"{name}/{label}", STUDY_ID_ENV: study_id}
         with subprocess.Popen(command, env=env) as sweep:
             try:
                 code = sweep.wait()
@@ -100,8 +113,16 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
         codes.append(code)
     minutes = (time.perf_counter() - started) / 60
     print(f"augsweep: study {name}: {len(codes)} sweeps in {minutes:.1f} min", flush=True)
+    uri = tracking_uri(cfg.tracking)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    parents = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`augsweep.study_id` = '{study_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
     out = Path(study.get("report", {}).get("out") or f"reports/{name}")
-    report_args = ["--experiment", cfg.tracking.experiment, "--out", str(out), "--all"]
-    report_args += ["--tracking-uri", tracking_uri(cfg.tracking)]
+    report_args = ["--experiment", cfg.tracking.experiment, "--out", str(out)]
+    report_args += ["--tracking-uri", uri, "--sweep", *(p.info.run_id for p in parents)]
     report_args += ["--metric", study.get("report", {}).get("metric") or "val_accuracy"]
     return max([*codes, report.main(report_args)])

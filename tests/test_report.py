@@ -108,7 +108,12 @@ def test_exported_numbers_equal_a_recomputation_from_the_store(make_cfg, sweep_p
     with pytest.raises(Exception, match="does not exist"):
         run(make_cfg(*RUN, "data=series_file", f"data.path={tmp_path}/gone.npz"))
     out = tmp_path / "report"
+    out.mkdir()  # an earlier report's plot and the user's own file
+    (out / "strength_curves_gunpoint_lstm.png").write_bytes(b"old")
+    (out / "README.md").write_text("mine")
     assert report.main(["--out", str(out), "--metric", "val_accuracy"]) == 0
+    assert not (out / "strength_curves_gunpoint_lstm.png").exists()
+    assert (out / "README.md").read_text() == "mine"
 
     client = MlflowClient()
     table = pd.read_csv(out / "comparison.csv")
@@ -131,7 +136,7 @@ def test_exported_numbers_equal_a_recomputation_from_the_store(make_cfg, sweep_p
     np.testing.assert_allclose(table.p_holm, np.minimum(1, np.maximum.accumulate(
         np.sort(p_values) * [2, 1]))[np.argsort(np.argsort(p_values))])  # fmt: skip
     # every export format, the figures, and the same files on the sweep's parent run
-    files = {p.name for p in out.iterdir()}
+    files = {p.name for p in out.iterdir()} - {"README.md"}
     for name in ("comparison", "strengths"):
         assert {f"{name}.{ext}" for ext in ("csv", "md", "tex", "html")} <= files
     assert {"strength_curves_digits_cnn.png", "difference_heatmap_digits_cnn.png"} <= files

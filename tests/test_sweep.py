@@ -237,8 +237,12 @@ def test_same_seed_gives_identical_metrics_in_two_processes(tmp_path, placement)
 @pytest.mark.slow
 def test_a_study_runs_its_grids_in_turn_then_the_report(tmp_path):
     """experiment=digits_image_ops, shrunk from the command line: both grids become the same
-    two jobs, so the second sweep reuses the first's runs; then the report over both."""
+    two jobs, so the second sweep reuses the first's runs; then the report over both, and
+    over no other run of the study's experiment."""
     out = tmp_path / "study"
+    other = sweep(tmp_path, "-m", "aug=zoom", "tracking.experiment=study_digits",
+                  "data.subset=300", "train.epochs=1")  # fmt: skip
+    assert other.returncode == 0, other.stderr[-3000:]
     done = sweep(tmp_path, "-m", "experiment=digits_image_ops", "aug=none,rotation",
                  "aug.strength=0.5", "seed=0", "data.subset=300", "train.epochs=3",
                  f"sweep.study.report.out={out}")  # fmt: skip
@@ -248,13 +252,14 @@ def test_a_study_runs_its_grids_in_turn_then_the_report(tmp_path):
     client = MlflowClient()
     experiment = client.get_experiment_by_name("study_digits")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
-    parents = [r for r in runs if r.data.tags.get("augsweep.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("augsweep.role") == "job"]
+    parents = [r for r in runs if "augsweep.study" in r.data.tags]
     assert [p.data.tags["augsweep.study"] for p in parents] == [
         "digits_image_ops/ops_by_strength", "digits_image_ops/recipes"]  # fmt: skip
     first, second = parents
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == first.info.run_id]
     assert sorted(c.data.tags["aug"] for c in children) == ["none", "rotation"]
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {first.info.run_id}
+    jobs = [r for r in runs if r.data.tags.get("augsweep.role") == "job"]
+    assert sorted(j.data.tags["aug"] for j in jobs) == ["none", "rotation", "zoom"]  # zoom: other
     assert all(c.data.params["cv.folds"] == "2" for c in children)
     assert first.data.metrics["jobs_finished"] == 2 and second.data.metrics["jobs_skipped"] == 2
     assert second.data.metrics["jobs_finished"] == 0
@@ -271,7 +276,13 @@ def test_a_study_runs_its_grids_in_turn_then_the_report(tmp_path):
     assert table.loc[0, "val_accuracy_mean"] == pytest.approx(
         rotation.data.metrics["val_accuracy_mean"])  # fmt: skip
     assert table.loc[0, "baseline_mean"] == pytest.approx(none.data.metrics["val_accuracy_mean"])
-    assert "every job run of experiment 'study_digits'" in (out / "report.md").read_text()
+    # the report covers the study's two sweeps, and is logged on both parents
+    text = (out / "report.md").read_text()
+    assert f"Runs: sweeps {first.info.run_id} (" in text and f", {second.info.run_id} (" in text
+    for parent in parents:
+        logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+        assert "report/comparison.csv" in logged
+    assert len({p.data.tags["augsweep.study_id"] for p in parents}) == 1
 
 
 def test_a_study_without_multirun_is_refused(tmp_path):
