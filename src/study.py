@@ -31,9 +31,11 @@ PRESET_KEY = "experiment@_global_"
 
 def study_tags() -> dict[str, str]:
     """Tags for the parent run of a grid's sweep: which study and grid, and which run of it."""
-    if not os.environ.get(STUDY_ENV):
-        return {}
-    return {"augsweep.study": os.environ[STUDY_ENV], "augsweep.study_id": os.environ[STUDY_ID_ENV]}
+    tags = {
+        "augsweep.study": os.environ.get(STUDY_ENV),
+        "augsweep.study_id": os.environ.get(STUDY_ID_ENV),
+    }
+    return {k: v for k, v in tags.items() if v}
 
 
 def _preset_name(args: list[str]) -> str | None:
