@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src import resume
-from src.study import study_tags
+from src.study import study_tags, with_grid
 from src.tracking import SWEEP_ENV, setup, tracking_uri, varying
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,7 @@ def grid(overrides: list[str]) -> tuple[int | None, list[str]]:
 def with_sweeper_params(config: DictConfig) -> list[str]:
     """The command line's overrides plus the grid a config (an experiment preset) gives in
     `hydra.sweeper.params`, as the basic sweeper combines them: the command line wins."""
-    overrides = list(config.hydra.overrides.task)
-    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
-    params = config.hydra.sweeper.get("params") or {}
-    return overrides + [f"{key}={value}" for key, value in params.items() if key not in given]
+    return with_grid(list(config.hydra.overrides.task), config.hydra.sweeper.get("params") or {})
 
 
 def summary(

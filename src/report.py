@@ -54,7 +54,7 @@ class ReportError(Exception):
 @dataclass
 class Selection:
     runs: pd.DataFrame  # one row per job run, as mlflow.search_runs gives them
-    sweep_ids: tuple[str, ...]  # the sweeps' parent runs (none for --all and --filter)
+    sweep_ids: tuple[str, ...]  # the sweeps' parent runs (none for --filter)
     description: str
 
 
@@ -62,10 +62,9 @@ def select(
     experiment: str,
     sweeps: str | list[str] | None = None,
     filter_string: str | None = None,
-    all_runs: bool = False,
 ) -> Selection:
-    """The job runs to report: every one of the experiment's, a filter's, one or more sweeps',
-    or by default the latest sweep's.
+    """The job runs to report: a filter's, one or more sweeps', or by default the latest
+    sweep's.
 
     A sweep's runs are its children plus the earlier runs it reused instead of training again;
     a run two sweeps share counts once.
@@ -74,9 +73,6 @@ def select(
     if found is None:
         raise ReportError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()}")
     experiment_id = found.experiment_id
-    if all_runs:
-        runs = mlflow.search_runs([experiment_id], f"{ROLE} = 'job'", max_results=100_000)
-        return Selection(runs, (), f"every job run of experiment {experiment!r}")
     if filter_string:
         runs = mlflow.search_runs(
             [experiment_id],
@@ -503,9 +499,6 @@ def main(argv: list[str] | None = None) -> int:
         "--sweep", nargs="+", help="the parent run id of one or more sweeps (default: the latest)"
     )
     which.add_argument("--filter", help="an MLflow filter string over the job runs instead")
-    which.add_argument(
-        "--all", action="store_true", help="every job run of the experiment (a study's report)"
-    )
     parser.add_argument(
         "--metric",
         default="val_accuracy",
@@ -519,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
             raise ReportError(f"no MLflow store at {uri}; run a sweep first")
-        selection = select(args.experiment, args.sweep, args.filter, args.all)
+        selection = select(args.experiment, args.sweep, args.filter)
         table, folds = tidy(selection.runs)
         if table.empty:
             raise ReportError(f"no job runs in {selection.description}")
@@ -541,15 +534,8 @@ def main(argv: list[str] | None = None) -> int:
             for sweep_id in selection.sweep_ids:
                 MlflowClient().log_artifacts(sweep_id, staging, artifact_path="report")
     print(text)
-    logged = ", ".join(selection.sweep_ids)
-    print(
-        f"augsweep: wrote {len(written)} files to {out}"
-        + (
-            f" and to run{'s' * (len(selection.sweep_ids) > 1)} {logged} (artifacts/report)"
-            if logged
-            else ""
-        )  # fmt: skip
-    )
+    logged = f" and to runs {', '.join(selection.sweep_ids)} (artifacts/report)"
+    print(f"augsweep: wrote {len(written)} files to {out}{logged if selection.sweep_ids else ''}")
     if report.comparison.empty:
         return 1
     return 0

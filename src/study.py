@@ -15,7 +15,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -77,13 +79,18 @@ def study_of(args: list[str]) -> tuple[str, DictConfig] | None:
     return name, cfg
 
 
+def with_grid(overrides: list[str], grid: Mapping[str, Any]) -> list[str]:
+    """Overrides plus a grid's `key=values`, combined as Hydra's basic sweeper combines the
+    command line with `hydra.sweeper.params`: a key on the command line wins."""
+    given = {_key(o) for o in overrides if "=" in o}
+    return [*overrides, *(f"{key}={value}" for key, value in grid.items() if key not in given)]
+
+
 def grid_args(args: list[str], grid: DictConfig, sweep_dir: str) -> list[str]:
-    """The command's arguments plus one grid's sweep overrides (the command line wins), its
-    Hydra outputs in `sweep_dir`."""
-    given = {_key(a) for a in args if "=" in a}
-    grid_overrides = [f"{key}={value}" for key, value in grid.items() if key not in given]
+    """The command's arguments plus one grid's sweep overrides, its Hydra outputs in
+    `sweep_dir`."""
     others = [a for a in args if _key(a) != "hydra.sweep.dir"]
-    return [*others, *grid_overrides, f"hydra.sweep.dir={sweep_dir}"]
+    return [*with_grid(others, grid), f"hydra.sweep.dir={sweep_dir}"]
 
 
 def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:

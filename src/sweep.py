@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from src.config import check_cli
 from src.errors import ConfigError
-from src.study import run_study, study_of
+from src.study import PRESET_KEY, run_study, study_of
 from src.tracking import sweep_context, varying
 from src.train import JobResult, run
 
@@ -91,8 +91,7 @@ def global_experiment(args: list[str]) -> list[str]:
     the package named in the override too.
     """
     return [
-        f"experiment@_global_={a.split('=', 1)[1]}" if a.startswith("experiment=") else a
-        for a in args
+        f"{PRESET_KEY}={a.split('=', 1)[1]}" if a.startswith("experiment=") else a for a in args
     ]
 
 
