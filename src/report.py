@@ -197,6 +197,7 @@ def _paired(folds: Folds, pairs: list[tuple[str, str]], metric: str) -> np.ndarr
 class Report:
     comparison: pd.DataFrame  # one row per (dataset, model, aug, strength)
     strengths: pd.DataFrame  # one row per (dataset, model, aug): best and too-strong strength
+    across: pd.DataFrame  # one row per (model, aug, strength) seen on two or more datasets
     baselines: pd.DataFrame  # per (dataset, model, context): the baseline's folds, mean, std
     not_finished: pd.DataFrame  # failed, killed and running runs, never averaged in
     messages: list[str]  # what could not be compared, and why
@@ -293,7 +294,42 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
         ],
         columns=[*GROUP, "runs", "folds", "mean", "std"],
     )
-    return Report(comparison, strengths, baselines, not_finished, messages, metric)
+    across = across_datasets(comparison)
+    return Report(comparison, strengths, across, baselines, not_finished, messages, metric)
+
+
+def across_datasets(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, aug, strength): the direction of the effect over the datasets it was run on.
+
+    Each dataset (and config) counts once, by its mean paired difference from the comparison
+    table: how many gained and lost, the mean and median difference, the verdicts, and the
+    Wilcoxon signed-rank p-value over the datasets (the test Demsar, JMLR 2006, recommends for
+    two methods over several datasets; no correction across rows). Empty unless some setting
+    was run on two or more datasets.
+    """
+    columns = ["model", "aug", "strength", "datasets", "better", "worse", "mean_diff",
+               "median_diff", "helps", "hurts", "p_wilcoxon"]  # fmt: skip
+    if comparison.empty or comparison.dataset.nunique() < 2:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (model, aug, strength), group in comparison.groupby(["model", "aug", "strength"]):
+        diffs = group["diff"].to_numpy(float)
+        rows.append(
+            {
+                "model": model,
+                "aug": aug,
+                "strength": strength,
+                "datasets": len(group),
+                "better": int((diffs > 0).sum()),
+                "worse": int((diffs < 0).sum()),
+                "mean_diff": float(np.nanmean(diffs)),
+                "median_diff": float(np.nanmedian(diffs)),
+                "helps": int((group.verdict == stats.HELPS).sum()),
+                "hurts": int((group.verdict == stats.HURTS).sum()),
+                "p_wilcoxon": stats.signed_rank(diffs),
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _strengths(
@@ -367,7 +403,7 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
 
 # what export() writes; an earlier report's files of these names are removed first, so a folder
 # never mixes two reports (other files, such as a study's README.md, are left alone)
-OUTPUTS = ("comparison.*", "strengths.*", "not_finished.csv", "report.md",
+OUTPUTS = ("comparison.*", "strengths.*", "across_datasets.*", "not_finished.csv", "report.md",
            "strength_curves_*.png", "difference_heatmap_*.png")  # fmt: skip
 
 
@@ -378,10 +414,12 @@ def export(report: Report, out: Path) -> list[Path]:
         for stale in out.glob(pattern):
             stale.unlink()
     written = []
-    for name, frame in (("comparison", report.comparison), ("strengths", report.strengths)):
+    tables = {"comparison": report.comparison, "strengths": report.strengths,
+              "across_datasets": report.across}  # fmt: skip
+    for name, frame in tables.items():
         if frame.empty:
             continue
-        frame = _drop_single_context(frame)
+        frame = _drop_single_context(frame) if "dataset" in frame else frame
         frame.to_csv(out / f"{name}.csv", index=False)
         readable = shown(frame)
         (out / f"{name}.md").write_text(readable.to_markdown(index=False) + "\n")
@@ -477,6 +515,15 @@ def summary_markdown(report: Report, selection: Selection) -> str:
             shown(_drop_single_context(report.strengths)).to_markdown(index=False) + "\n",
             "too_strong_from: the lowest strength above the best whose metric is "
             "significantly below the best's (blank: none within the strengths tried).\n",
+        ]
+    if not report.across.empty:
+        parts += [
+            "## Across datasets\n",
+            shown(report.across).to_markdown(index=False) + "\n",
+            "better / worse: datasets whose mean paired difference is above / below 0; helps / "
+            "hurts: their verdicts above; p_wilcoxon: signed-rank test of the per-dataset "
+            "differences, uncorrected; with n datasets it cannot go below 2 / 2^n (0.0625 for "
+            "5).\n",
         ]
     if report.messages:
         parts += ["## Not compared\n", *[f"- {m}\n" for m in report.messages]]

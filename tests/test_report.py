@@ -307,3 +307,29 @@ def test_strength_curves_have_a_panel_per_type_with_the_table_values():
     assert (band.get_y(), band.get_y() + band.get_height()) == pytest.approx((0.97, 0.99))
     assert shown[0].get_shared_y_axes().joined(shown[0], shown[2])
     plt.close(fig)
+
+
+def test_across_datasets_counts_directions_and_tests_them_by_signed_rank():
+    rows = [  # (dataset, model, aug, strength, diff, verdict)
+        *[(d, "lstm", "jitter", 0.2, x, stats.NO_EFFECT)
+          for d, x in zip("abcde", [0.01, 0.02, 0.03, 0.04, 0.05], strict=True)],
+        *[(d, "lstm", "jitter", 1.0, x, v)
+          for d, x, v in zip("abcde", [-0.3, 0.01, -0.02, 0.0, -0.1],
+                             [stats.HURTS, *[stats.NO_EFFECT] * 4], strict=True)],
+        ("a", "cnn1d", "jitter", 0.2, 0.1, stats.HELPS),  # one dataset: no direction to test
+    ]  # fmt: skip
+    comparison = pd.DataFrame(rows, columns=["dataset", "model", "aug", "strength", "diff",
+                                             "verdict"])  # fmt: skip
+    table = report.across_datasets(comparison).set_index(["model", "strength"])
+    same_way = table.loc[("lstm", 0.2)]
+    assert (same_way.datasets, same_way.better, same_way.worse) == (5, 5, 0)
+    assert same_way.mean_diff == pytest.approx(0.03) and same_way.median_diff == pytest.approx(0.03)
+    assert same_way.p_wilcoxon == pytest.approx(2 / 2**5)  # exact: the smallest 5 can give
+    mixed = table.loc[("lstm", 1.0)]
+    assert (mixed.better, mixed.worse, mixed.helps, mixed.hurts) == (1, 3, 0, 1)
+    assert mixed.median_diff == pytest.approx(-0.02)
+    # the zero is dropped; ranks of |-0.3, 0.01, -0.02, -0.1| = 4, 1, 2, 3: W+ = 1 of 16 sign sets
+    assert mixed.p_wilcoxon == pytest.approx(2 * 2 / 2**4)
+    lone = table.loc[("cnn1d", 0.2)]
+    assert (lone.datasets, lone.helps) == (1, 1) and np.isnan(lone.p_wilcoxon)
+    assert report.across_datasets(comparison[comparison.dataset == "a"]).empty
