@@ -76,8 +76,20 @@ def test_holm_and_too_few_folds():
     assert stats.holm([0.5, 0.6, 0.7]).tolist() == [1.0, 1.0, 1.0]  # 1.5, 1.2, 0.7 kept monotone
     one = stats.compare_paired(np.array([0.3]), 0.25)
     assert np.isnan(one.p_value) and stats.verdict(one.n, one.mean, np.nan) == stats.TOO_FEW
+    # every fold moved by the same amount: no spread for a t-test, so the exact sign test
     constant = stats.compare_paired(np.array([-0.1, -0.1, -0.1]), 0.5)
-    assert constant.p_value == 0 and stats.verdict(3, constant.mean, 0.0) == stats.HURTS
+    assert constant.p_value == 0.25
+    assert (constant.ci_low, constant.ci_high) == pytest.approx((-0.1, -0.1))
+    assert stats.verdict(3, constant.mean, constant.p_value) == stats.NO_EFFECT
+    # equal up to rounding, as one test series out of 370 gained in each of 3 folds
+    rounded = np.array([0.9243243243243243, 0.9270270270270270, 0.9216216216216216]) - np.array(
+        [0.9216216216216216, 0.9243243243243243, 0.9189189189189189]
+    )
+    assert np.ptp(rounded) > 0 and stats.compare_paired(rounded, 0.5).p_value == 0.25
+    eight = stats.compare_paired(np.full(8, -0.1), 1 / 7)
+    assert eight.p_value == pytest.approx(2 / 2**8)
+    assert stats.verdict(8, eight.mean, eight.p_value) == stats.HURTS
+    assert stats.compare_paired(np.zeros(4), 1 / 3).p_value == 1.0
 
 
 @pytest.fixture
