@@ -2,15 +2,17 @@
 
 `OPS` is the single source of truth for what each op does and how hard it pushes: an op's
 magnitude is `aug.strength` (0..1) times its magnitude at strength 1, unless an entry of
-`aug.ops` gives its own `magnitude`. `plan` turns a config (conf/aug/*.yaml) into the layers that
-augment training batches, in the model (`aug.placement=model`) or in the tf.data pipeline
-(`dataset`); batch-mixing ops (mixup, cutmix) always run in the pipeline, since they mix labels.
-Add an op by adding an `Op` to `OPS`.
+`aug.ops` gives its own `magnitude` or, for a series op, the arguments of its reference function
+in Iwana & Uchida's code (`{name: time_warp, sigma: 0.2}`, see `Literature`). `plan` turns a
+config (conf/aug/*.yaml) into the layers that augment training batches, in the model
+(`aug.placement=model`) or in the tf.data pipeline (`dataset`); batch-mixing ops (mixup, cutmix)
+always run in the pipeline, since they mix labels. Add an op by adding an `Op` to `OPS`.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
@@ -55,6 +57,71 @@ _KERAS_FLIP_PROBABILITY = 0.5
 
 
 @dataclass(frozen=True)
+class Param:
+    """One argument of a reference function: its default (the survey's setting) and range."""
+
+    default: Any  # a number, or a tuple of numbers for a list argument
+    low: float
+    high: float = math.inf
+    integer: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        if not isinstance(self.default, tuple):
+            return self._number(value)
+        is_list = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
+        return is_list and all(self._number(v) for v in value)
+
+    def _number(self, v: Any) -> bool:
+        return (
+            isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+            and self.low <= v <= self.high and (not self.integer or v == int(v))
+        )  # fmt: skip
+
+    def accepted(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        span = f">= {self.low:g}" if self.high == math.inf else f"in [{self.low:g}, {self.high:g}]"
+        what = f"{kind} {span}"
+        if isinstance(self.default, tuple):
+            what = f"a non-empty list of numbers {span}"
+        return f"{what}; the survey's {_literal(self.default)}"
+
+
+def _literal(value: Any) -> str:
+    return f"[{', '.join(f'{v:g}' for v in value)}]" if isinstance(value, tuple) else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Literature:
+    """A series op as its reference function parameterises it (Iwana & Uchida 2021, the code of
+    their survey: uchidalab/time_series_augmentation, `utils/augmentation.py`).
+
+    An `aug.ops` entry that gives any of `params` means that function called with them (its other
+    arguments at their defaults, the survey's setting), e.g. `{name: time_warp, sigma: 0.2}`;
+    `aug.strength` then only turns it on (> 0) or off (0), as with `magnitude`.
+
+    Attributes:
+        function: the reference function, as the survey's code calls it.
+        params: its arguments, with their defaults and accepted ranges.
+        convert: those arguments -> (the op's magnitude, other layer arguments).
+        strength: the `aug.strength` that changes a series as much as the survey's setting does
+            (tests/test_op_reference.py measures it on GunPoint), None when no strength does.
+        note: why, or how the parameters map.
+    """
+
+    function: str
+    params: Mapping[str, Param]
+    convert: Callable[..., tuple[float, dict[str, Any]]]
+    strength: float | None
+    note: str = ""
+
+    def cell(self) -> str:
+        """The strength table's cell: the survey's setting -> the strength that gives it."""
+        setting = ", ".join(f"`{k}` {_literal(p.default)}" for k, p in self.params.items())
+        strength = "none" if self.strength is None else f"{self.strength:g}"
+        return f"{setting} → {strength}" + (f" ({self.note})" if self.note else "")
+
+
+@dataclass(frozen=True)
 class Op:
     """One augmentation op: what data it fits, how strong it is at strength 1, how to build it.
 
@@ -62,15 +129,17 @@ class Op:
         modality: "image" or "series".
         max_magnitude: the op's magnitude at strength 1 (magnitude = strength * max_magnitude).
         meaning: what the magnitude measures, for docs and run logs.
-        build: (magnitude > 0, seed, aug config) -> a seeded Keras layer.
+        build: (magnitude > 0, seed, aug config, **layer arguments) -> a seeded Keras layer.
         mixing: the op mixes samples and their labels (soft labels), so it runs in tf.data.
+        literature: the op's reference parameterisation, for series ops.
     """
 
     modality: str
     max_magnitude: float
     meaning: str
-    build: Callable[[float, int, Any], keras.layers.Layer]
+    build: Callable[..., keras.layers.Layer]
     mixing: bool = False
+    literature: Literature | None = None
 
 
 def _flip(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
@@ -96,8 +165,18 @@ def _contrast(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
     )
 
 
-def _series_layer(cls: type) -> Callable[[float, int, Any], keras.layers.Layer]:
-    return lambda magnitude, seed, aug_cfg: cls(magnitude, seed=seed)
+def _series_layer(cls: type) -> Callable[..., keras.layers.Layer]:
+    return lambda magnitude, seed, aug_cfg, **options: cls(magnitude, seed=seed, **options)
+
+
+def _series_op(cls: type, top: float, meaning: str, literature: Literature) -> Op:
+    return Op("series", top, meaning, _series_layer(cls), literature=literature)
+
+
+# The survey's settings are the reference functions' defaults. Their strength here is measured
+# on GunPoint in tests/test_op_reference.py (mean absolute change per value within 15%).
+_SIGMA = {"sigma": Param(0.2, 0.0)}
+_KNOTS = {**_SIGMA, "knot": Param(4, 1, 1000, integer=True)}
 
 
 def _image_op(builder: Callable) -> Callable[[float, int, Any], keras.layers.Layer]:
@@ -115,49 +194,65 @@ OPS: dict[str, Op] = {
         name: Op("image", top, meaning, _image_op(build), mixing=name in image.MIXING)
         for name, (top, meaning, build) in image.IMAGE_OPS.items()
     },
-    "jitter": Op(
-        "series", 0.5, "std of additive Gaussian noise (series are z-normalised)",
-        _series_layer(Jitter),
+    "jitter": _series_op(
+        Jitter, 0.5, "std of additive Gaussian noise (series are z-normalised)",
+        Literature("jitter", {"sigma": Param(0.03, 0.0)}, lambda sigma: (sigma, {}), 0.06,
+                   "sigma = 0.5 strength"),
     ),
-    "scaling": Op(
-        "series", 0.5, "std of a multiplicative factor ~ N(1, σ) per series and channel",
-        _series_layer(Scaling),
+    "scaling": _series_op(
+        Scaling, 0.5, "std of a multiplicative factor ~ N(1, σ) per series and channel",
+        Literature("scaling", {"sigma": Param(0.1, 0.0)}, lambda sigma: (sigma, {}), 0.2),
     ),
-    "magnitude_warp": Op(
-        "series", 0.5, "std of the smooth random curve (knots ~ N(1, σ)) multiplying the series",
-        _series_layer(MagnitudeWarp),
+    "magnitude_warp": _series_op(
+        MagnitudeWarp, 0.5,
+        "std of the knots ~ N(1, σ) of the cubic spline (4 inner knots) multiplying the series",
+        Literature("magnitude_warp", _KNOTS, lambda sigma, knot: (sigma, {"knots": knot}), 0.4),
     ),
-    "time_warp": Op(
-        "series", 0.5, "std of the smooth random speed curve (knots ~ N(1, σ)) resampling time",
-        _series_layer(TimeWarp),
+    "time_warp": _series_op(
+        TimeWarp, 0.5,
+        "std of the knots ~ N(1, σ) of a smooth speed curve that resamples time (the survey's σ "
+        "multiplies time positions instead)",
+        Literature("time_warp", _KNOTS,
+                   lambda sigma, knot: (sigma, {"knots": knot, "mode": "position"}), None,
+                   "strength 1 changes GunPoint by 0.29 per value, the survey's setting by 0.47"),
     ),
-    "window_slice": Op(
-        "series", 0.5, "fraction of the series cut away before the rest is stretched back",
-        _series_layer(WindowSlice),
+    "window_slice": _series_op(
+        WindowSlice, 0.5, "fraction of the series cut away before the rest is stretched back",
+        Literature("window_slice", {"reduce_ratio": Param(0.9, 0.01, 1.0)},
+                   lambda reduce_ratio: (round(1.0 - reduce_ratio, 12), {}), 0.2,
+                   "reduce_ratio = 1 - 0.5 strength"),
     ),
-    "window_warp": Op(
-        "series", 0.5, "fraction of the series in the window sped up or slowed down (x0.5 or x2)",
-        _series_layer(WindowWarp),
+    "window_warp": _series_op(
+        WindowWarp, 0.5, "fraction of the series in the window sped up or slowed down (x0.5 or x2)",
+        Literature("window_warp",
+                   {"window_ratio": Param(0.1, 0.0, 1.0), "scales": Param((0.5, 2.0), 0.01, 100)},
+                   lambda window_ratio, scales: (window_ratio, {"scales": tuple(scales)}), 0.2),
     ),
-    "permutation": Op(
-        "series", 8.0, "max number of segments whose order is shuffled (1 = unchanged)",
-        _series_layer(Permutation),
+    "permutation": _series_op(
+        Permutation, 8.0, "max number of segments whose order is shuffled (1 = unchanged)",
+        Literature("permutation", {"max_segments": Param(5, 2, 10_001, integer=True)},
+                   lambda max_segments: (max_segments - 1.0, {}), 0.5,
+                   "it draws 1 to max_segments - 1 segments"),
     ),
-    "channel_rotation": Op(
-        "series", 3.141592653589793,
+    "channel_rotation": _series_op(
+        ChannelRotation, math.pi,
         "max rotation angle (radians) mixing channels; univariate: sign flip with p = angle/π",
-        _series_layer(ChannelRotation),
+        Literature("rotation", {"flip": Param(0.5, 0.0, 1.0)},
+                   lambda flip: (flip * math.pi, {"mode": "flip_shuffle"}), 0.5,
+                   "univariate; multivariate none: it negates and shuffles channels"),
     ),
 }  # fmt: skip
 
 
 def strength_table() -> str:
     """The strength table as Markdown, so the README can be regenerated from `OPS`."""
-    rows = ["| op | modality | magnitude at strength 1 | meaning |", "|---|---|---|---|"]
-    rows += [
-        f"| {name} | {op.modality} | {op.max_magnitude:g} | {op.meaning} |"
-        for name, op in OPS.items()
+    rows = [
+        "| op | modality | magnitude at strength 1 | meaning | the survey's setting → strength |",
+        "|---|---|---|---|---|",
     ]
+    for name, op in OPS.items():
+        cell = op.literature.cell() if op.literature else ""
+        rows.append(f"| {name} | {op.modality} | {op.max_magnitude:g} | {op.meaning} | {cell} |")
     return "\n".join(rows)
 
 
@@ -266,15 +361,54 @@ def _entry(item: Any, key: str, modality: str, strength: float, aug_cfg: Any) ->
             f"accepted there: {_names(key)}"
         )
     magnitude = strength * op.max_magnitude
-    if isinstance(item, Mapping) and item.get("magnitude") is not None:
-        own = item["magnitude"]
+    options = _options(item, where, name, op)
+    kwargs: dict[str, Any] = {}
+    own = item.get("magnitude") if isinstance(item, Mapping) else None
+    if own is not None:
         if not isinstance(own, Real) or isinstance(own, bool) or own < 0:
             raise ConfigError(
                 f"{where} op {name!r} has magnitude={own!r}; accepted: a number >= 0 "
                 f"({op.meaning}; {op.max_magnitude:g} at strength 1)"
             )
         magnitude = float(own) * (strength > 0)  # strength 0 is always the identity
-    return Entry(name, magnitude, lambda seed: op.build(magnitude, seed, aug_cfg), op.mixing)
+    elif options:
+        magnitude, kwargs = op.literature.convert(**options)
+        magnitude = float(magnitude) * (strength > 0)
+    return Entry(
+        name, magnitude, lambda seed: op.build(magnitude, seed, aug_cfg, **kwargs), op.mixing
+    )
+
+
+def _options(item: Any, where: str, name: str, op: Op) -> dict[str, Any]:
+    """The reference function's arguments an `aug.ops` entry gives, with the others' defaults;
+    {} when it gives none. Unknown keys are an error."""
+    if not isinstance(item, Mapping):
+        return {}
+    params = op.literature.params if op.literature else {}
+    accepted = ["name", "magnitude", *params]
+    unknown = [key for key in item if key not in accepted]
+    if unknown:
+        raise ConfigError(
+            f"{where} op {name!r} has unknown key {unknown[0]!r}; accepted: {', '.join(accepted)}"
+        )
+    given = {key: item[key] for key in params if key in item}
+    if not given:
+        return {}
+    if item.get("magnitude") is not None:
+        raise ConfigError(
+            f"{where} op {name!r} has magnitude={item['magnitude']!r} and "
+            f"{next(iter(given))}={next(iter(given.values()))!r}; accepted: one of magnitude "
+            f"(ours) or {', '.join(params)} (Iwana & Uchida's {op.literature.function})"
+        )
+    values = {key: param.default for key, param in params.items()}
+    for key, value in given.items():
+        value = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+        if not params[key].accepts(value):
+            raise ConfigError(
+                f"{where} op {name!r} has {key}={value!r}; accepted: {params[key].accepted()}"
+            )
+        values[key] = value
+    return values
 
 
 def _entries(aug_cfg: Any, modality: str) -> list[Entry]:
