@@ -75,3 +75,27 @@ def test_bad_series_files(make_cfg, tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message) as err:
         run(make_cfg("data=series_file", f"data.path={path}"))
     assert "series.npz" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("problem", ["empty", "unknown_test_label"])
+def test_the_files_of_issue_17_fail_the_run_naming_the_file(make_cfg, tmp_path, problem):
+    """An empty .npz (was EOFError with a traceback) and a test file with a label the
+    training file lacks (the message named the training file)."""
+    train, test = write_gunpoint_npz(tmp_path / "train.npz"), tmp_path / "test.npz"
+    if problem == "empty":
+        test.write_bytes(b"")
+        expected = f"series file '{test}' is empty (0 bytes); accepted: a .npz archive"
+    else:
+        np.savez(test, X=np.zeros((2, 150), "float32"), y=np.array(["1", "3"]))
+        expected = (
+            f"test label '3' of series file '{test}' (data.test_path) is not a label of "
+            f"series file '{train}'; accepted: 1, 2"
+        )
+    cfg = make_cfg("data=series_file", f"data.path={train}", f"data.test_path={test}")
+    with pytest.raises(ConfigError) as err:
+        run(cfg)
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+    client = MlflowClient()
+    (found,) = client.search_runs([client.get_experiment_by_name("augsweep").experiment_id])
+    assert found.info.status == "FAILED" and found.data.metrics == {}
+    assert found.data.tags["augsweep.error"] == f"ConfigError: {err.value}"

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +20,7 @@ from sklearn.datasets import load_digits, load_sample_images
 
 from src.data import DATASETS, Dataset, load_dataset
 from src.errors import ConfigError
+from tests.conftest import ROOT
 
 IMAGE_FOLDER = {
     "name": "image_folder",
@@ -230,18 +239,28 @@ def test_non_image_files_are_skipped_with_a_warning(digit_folder):
 def test_truncated_image_is_an_error_naming_the_file(digit_folder):
     good = next((digit_folder / "class_3").glob("*.png")).read_bytes()
     (digit_folder / "class_5" / "broken.png").write_bytes(good[:40])
-    raises(folder_cfg(digit_folder), r"unreadable image file '.*class_5/broken.png'")
+    raises(
+        folder_cfg(digit_folder),
+        r"image file '[^']*class_5/broken.png' cannot be read \(UnidentifiedImageError: cannot "
+        r"identify image file\); accepted: readable PNG, JPEG, MPO, BMP, GIF images",
+    )
 
 
 def test_image_in_a_format_tensorflow_cannot_decode_is_an_error(digit_folder):
     Image.new("L", (8, 8)).save(digit_folder / "class_8" / "scan.png", format="TIFF")
-    raises(folder_cfg(digit_folder), r"image file '.*scan.png' holds a TIFF image; accepted: PNG")
+    raises(
+        folder_cfg(digit_folder),
+        r"image file '.*scan.png' holds a TIFF image; accepted: readable PNG, JPEG, MPO, BMP, GIF",
+    )
 
 
-@pytest.mark.parametrize("path", ["/no/such/dir", "???", None])
-def test_image_folder_path_errors(path):
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("/no/such/dir", "does not exist"), ("???", "is not set"), (None, "is not set")],
+)
+def test_image_folder_path_errors(path, problem):
     cfg = OmegaConf.create({**IMAGE_FOLDER, "path": path})
-    raises(cfg, r"data.path=.* is not a directory; accepted: a directory with one subfolder")
+    raises(cfg, rf"data.path=.* {problem}; accepted: a directory with one subfolder of images")
 
 
 def test_single_class_folder_is_an_error(digit_folder):
@@ -366,7 +385,9 @@ def test_series_file_with_separate_test_file(tmp_path):
     np.savez(tmp_path / "test7.npz", X=x[:3], y=np.array(["1", "2", "7"]))
     cfg.test_path = str(tmp_path / "test7.npz")
     raises(
-        cfg, r"test label '7' of series file '.*train.npz' is not a training label; accepted: 1, 2"
+        cfg,
+        r"test label '7' of series file '[^']*/test7.npz' \(data.test_path\) is not a label of "
+        r"series file '[^']*/train.npz'; accepted: 1, 2",
     )
 
 
@@ -376,7 +397,7 @@ def test_series_file_with_separate_test_file(tmp_path):
         ("nan", r"'.*bad.npz' has NaN or infinite values in series 7; accepted: finite values"),
         ("inf", r"'.*bad.npz' has NaN or infinite values in series 7; accepted: finite values"),
         ("short_y", r"'.*bad.npz' has 50 series but 49 labels; accepted: as many labels"),
-        ("no_y", r"'.*bad.npz' has arrays \['X'\]; accepted: arrays X"),
+        ("no_y", r"'.*bad.npz' has arrays \['X'\]; accepted: a .npz archive .* array X of"),
         ("one_class", r"'.*bad.npz' has 1 class \(1\); accepted: at least 2 classes"),
         ("txt", r"'.*bad.txt' has extension '.txt'; accepted: .npz, .csv, .ts"),
         ("missing", r"series file '.*bad.npz' \(data.path\) does not exist"),
@@ -399,16 +420,233 @@ def test_csv_errors_name_the_columns(tmp_path):
     pd.DataFrame(x[:, :20]).assign(cls=y).to_csv(tmp_path / "s.csv", index=False)
     raises(
         series_cfg(tmp_path / "s.csv"),
-        r"no label column data.label_column='label'; columns found: 0, 1, 2, .*\(21 in all\)",
+        r"no label column data.label_column='label'; columns found: 0, 1, 2, .*\(21 in all\); "
+        r"accepted: UTF-8 .csv text with a header row",
     )
     pd.DataFrame({"t0": ["a", "b"], "label": ["1", "2"]}).to_csv(tmp_path / "t.csv", index=False)
-    raises(series_cfg(tmp_path / "t.csv"), r"'.*t.csv' has no numeric time steps")
+    raises(
+        series_cfg(tmp_path / "t.csv"),
+        r"'.*t.csv' has 'a' in column 't0' of series 0, not a number; accepted: one numeric column",
+    )
+    pd.DataFrame({"label": ["1", "2"]}).to_csv(tmp_path / "v.csv", index=False)
+    raises(series_cfg(tmp_path / "v.csv"), r"'.*v.csv' has no numeric time steps")
     pd.DataFrame({"t0": [1.0, 2.0], "label": ["1", None]}).to_csv(tmp_path / "u.csv", index=False)
     raises(series_cfg(tmp_path / "u.csv"), r"'.*u.csv' has no label for series 1")
 
 
 def test_series_path_not_set():
     raises(OmegaConf.create({**SERIES_FILE, "path": "???"}), r"data.path='\?\?\?' is not set")
+
+
+# ---------------------------------------------------------------- files, each way they can be wrong
+
+
+def gunpoint_csv(path, edit=None):
+    """GunPoint as CSV text, `edit(lines)` applied to its lines (line 1 is the header)."""
+    x, y = gunpoint_arrays()
+    lines = pd.DataFrame(x).assign(label=y).to_csv(index=False).splitlines()
+    path.write_text("\n".join(edit(lines) if edit else lines) + "\n")
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def write_bad(path, how: str) -> None:
+    """One way a user's series file can be wrong, written to `path`."""
+    x, y = gunpoint_arrays()
+    arrays = {
+        "object_x": lambda: {"X": np.array([x[0], x[1, :100]], dtype=object), "y": y[:2]},
+        "object_y": lambda: {"X": x, "y": y.astype(object)},
+        "x_1d": lambda: {"X": x[:, 0], "y": y},
+        "x_4d": lambda: {"X": x[:, :, None, None], "y": y},
+        "y_2d": lambda: {"X": x, "y": y[:, None]},
+        "x_strings": lambda: {"X": x.astype(str), "y": y},
+        "nan_label": lambda: {"X": x, "y": np.where(np.arange(50) == 3, np.nan, y.astype(float))},
+        "beyond_float32": lambda: {
+            "X": np.where(np.arange(50)[:, None] == 4, 1e39, x.astype(np.float64)),
+            "y": y,
+        },  # fmt: skip
+        "no_series": lambda: {"X": x[:0], "y": y[:0]},
+        "truncated": lambda: {"X": x, "y": y},
+    }
+    edits = {  # of a CSV's lines, line 1 the header
+        "long_row": lambda lines: [*lines[:4], lines[4] + ",7", *lines[5:]],
+        "short_row": lambda lines: [*lines[:2], lines[2].split(",", 1)[1], *lines[3:]],
+        "one_label": lambda lines: [lines[0], *(ln[: ln.rindex(",")] + ",1" for ln in lines[1:])],
+        "header_only": lambda lines: lines[:1],
+        "bad_cell": lambda lines: [
+            *lines[:3],
+            "1.2.3" + lines[3][lines[3].index(",") :],
+            *lines[4:],
+        ],
+    }
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "csv_text":  # a CSV file named .npz
+        gunpoint_csv(path)
+    elif how == "png":  # an image named .csv or .ts
+        path.write_bytes(_encoded(Image.new("L", (8, 8)), "PNG"))
+    elif how in arrays:
+        np.savez(path, **arrays[how]())
+        if how == "truncated":
+            path.write_bytes(path.read_bytes()[:20000])
+    else:
+        gunpoint_csv(path, edits[how])
+
+
+BAD_SERIES_FILES = {  # file name (how it is wrong, the kind of file) -> the message after its path
+    "empty.npz": r"is empty \(0 bytes\); accepted: a .npz archive \(numpy.savez\) with a numeric",
+    "empty.csv": r"is empty \(0 bytes\); accepted: UTF-8 .csv text with a header row",
+    "empty.ts": r"is empty \(0 bytes\); accepted: a .ts file in the UCR/UEA format",
+    "truncated.npz": r"cannot be read \(BadZipFile: File is not a zip file\); accepted: a .npz",
+    "csv_text.npz": r"cannot be read \(BadZipFile: File is not a zip file\)",
+    "png.csv": r"cannot be read \(UnicodeDecodeError: 'utf-8' codec can't decode byte 0x89",
+    "png.ts": r"cannot be read \(UnicodeDecodeError: .*\); accepted: a .ts file",
+    "object_x.npz": r"has X of dtype object \(pickled Python objects, which augsweep never",
+    "object_y.npz": r"has y of dtype object \(pickled Python objects",
+    "x_1d.npz": r"has arrays X \(50,\), y \(50,\); accepted: arrays X of shape \(n, T\) or",
+    "x_4d.npz": r"has arrays X \(50, 150, 1, 1\), y \(50,\); accepted: arrays X",
+    "y_2d.npz": r"has arrays X \(50, 150\), y \(50, 1\); accepted:",
+    "x_strings.npz": r"has X of dtype <U\d+; accepted: numbers",
+    "nan_label.npz": r"has no label for series 3 \(NaN\); accepted: a label for every series",
+    "beyond_float32.npz": r"has values beyond float32's range in series 4; accepted: finite",
+    "no_series.npz": r"has no series, or a series of length 0 or with 0 channels; accepted: a",
+    "long_row.csv": r"has 152 fields in line 5, but its header has 151; accepted: UTF-8 .csv",
+    "short_row.csv": r"has 150 fields in line 3, but its header has 151; accepted: UTF-8",
+    "one_label.csv": r"has 1 class \(1\); accepted: at least 2 classes",
+    "header_only.csv": r"has no series, or a series of length 0",
+    "bad_cell.csv": r"has '1.2.3' in column '0' of series 2, not a number; accepted: one numeric",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_SERIES_FILES))
+def test_every_bad_series_file_is_a_config_error_naming_it(tmp_path, name):
+    write_bad(tmp_path / name, name.split(".")[0])
+    raises(
+        series_cfg(tmp_path / name), rf"^series file '{tmp_path / name}' {BAD_SERIES_FILES[name]}"
+    )
+
+
+def test_a_bad_test_file_is_named_as_the_test_file(tmp_path):
+    x, y = gunpoint_arrays()
+    np.savez(tmp_path / "train.npz", X=x, y=y)
+    write_bad(tmp_path / "test.npz", "truncated")
+    cfg = series_cfg(tmp_path / "train.npz", test_path=str(tmp_path / "test.npz"))
+    raises(cfg, rf"^series file '{tmp_path / 'test.npz'}' cannot be read \(BadZipFile")
+    (tmp_path / "folder.npz").mkdir()
+    cfg.test_path = str(tmp_path / "folder.npz")
+    raises(cfg, r"^series file '.*folder.npz' \(data.test_path\) is a directory, not a file; ")
+
+
+def test_paths_that_are_not_regular_files(tmp_path):
+    (tmp_path / "dir.npz").mkdir()
+    os.mkfifo(tmp_path / "pipe.csv")  # opening it would block the job forever
+    (tmp_path / "file").write_text("")
+    accepted = "; accepted: an existing .npz, .csv, .ts file"
+    for path, problem in [
+        ("dir.npz", "is a directory, not a file"),
+        ("pipe.csv", "is a FIFO (named pipe), not a regular file"),
+        ("file/s.npz", "cannot be accessed (NotADirectoryError: [Errno 20] Not a directory)"),
+    ]:
+        message = f"series file '{tmp_path / path}' (data.path) {problem}{accepted}"
+        raises(series_cfg(tmp_path / path), f"^{re.escape(message)}$")
+    message = f"data.path='{tmp_path / 'file'}' is a file, not a directory; accepted: a directory"
+    raises(folder_cfg(tmp_path / "file"), f"^{re.escape(message)}")
+
+
+UNREADABLE = """
+import json, sys
+from omegaconf import OmegaConf
+from src.data import load_dataset
+from src.errors import ConfigError
+out = []
+for cfg in json.loads(sys.argv[1]):
+    try:
+        load_dataset(OmegaConf.create(cfg))
+        out.append("loaded")
+    except ConfigError as err:
+        out.append(str(err))
+print(json.dumps(out))
+"""
+
+
+def load_without_permission(cfgs: list[dict]) -> list[str]:
+    """Load each config in a process that file permissions apply to, for real.
+
+    Root reads any file whatever its mode; a root process without the capabilities that let it
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) does not, and still runs this interpreter.
+    """
+    command = [sys.executable, "-c", UNREADABLE, json.dumps(cfgs)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: file permissions cannot apply")
+        command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_files_without_read_permission(tmp_path, digit_folder):
+    x, y = gunpoint_arrays()
+    np.savez(tmp_path / "s.npz", X=x, y=y)
+    gunpoint_csv(tmp_path / "s.csv")
+    save_to_ts_file(x[:, None, :], y, label_type="classification", path=str(tmp_path),
+                    problem_name="s")  # fmt: skip
+    locked = next((digit_folder / "class_5").glob("*.png"))
+    for path in (tmp_path / "s.npz", tmp_path / "s.csv", tmp_path / "s.ts", locked):
+        path.chmod(0)
+    closed = tmp_path / "closed"
+    shutil.copytree(digit_folder, closed)
+    closed.chmod(0)
+    cfgs = [series_cfg(tmp_path / f"s.{kind}") for kind in ("npz", "csv", "ts")]
+    cfgs = [
+        OmegaConf.to_container(c) for c in (*cfgs, folder_cfg(digit_folder), folder_cfg(closed))
+    ]
+    try:
+        messages = load_without_permission(cfgs)
+    finally:
+        closed.chmod(0o755)
+    denied = r"cannot be read \(PermissionError: \[Errno 13\] Permission denied\); accepted: "
+    for kind, message in zip(("npz", "csv", "ts"), messages, strict=False):
+        assert re.fullmatch(rf"series file '{tmp_path}/s.{kind}' {denied}.*", message), message
+    assert re.fullmatch(rf"image file '{locked}' {denied}readable PNG, .*", messages[3])
+    assert re.fullmatch(rf"data.path='{closed}' {denied}a directory with .*", messages[4])
+
+
+def test_image_folder_problems_name_the_file(digit_folder):
+    (digit_folder / "loose.png").write_bytes(next(digit_folder.rglob("*.png")).read_bytes())
+    for folder in ("class_5", "class_8"):
+        shutil.rmtree(digit_folder / folder)
+    raises(folder_cfg(digit_folder),
+           r"has 1 class subfolder\(s\) with images \(1 file\(s\) directly in it belong to no "
+           r"class\); accepted: a directory with at least 2 class subfolders")  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", ["tif", "webp"])
+def test_images_pillow_reads_but_augsweep_does_not_are_named(digit_folder, suffix):
+    Image.new("L", (8, 8)).save(digit_folder / "class_8" / f"scan.{suffix}")
+    message = str(raises(folder_cfg(digit_folder), rf"^image file '.*/scan.{suffix}' "))
+    assert message.endswith(
+        f"has extension '.{suffix}' (a {'TIFF' if suffix == 'tif' else 'WEBP'} image); accepted: "
+        "readable PNG, JPEG, MPO, BMP, GIF images (.png, .jpg, .jpeg, .bmp, .gif)"
+    )
+
+
+@pytest.mark.parametrize("cache", ["memory", "none"])
+def test_a_jpeg_only_tensorflow_finds_broken_is_named_before_training(digit_folder, cache):
+    """Pillow opens and verifies a JPEG cut short; TensorFlow's decoder refuses it. Found at
+    load time both when the folder is decoded into memory and when it is read per batch."""
+    photo = load_sample_images().images[0][:64, :64]
+    data = _encoded(Image.fromarray(photo), "JPEG")
+    (digit_folder / "class_3" / "cut.jpg").write_bytes(data[:-30])
+    with Image.open(digit_folder / "class_3" / "cut.jpg") as image:
+        image.verify()  # Pillow finds nothing wrong
+    raises(folder_cfg(digit_folder, cache=cache),
+           r"^image file '.*class_3/cut.jpg' cannot be read \(TensorFlow's decoder: .*JPEG.*\); "
+           r"accepted: readable PNG")  # fmt: skip
 
 
 # ---------------------------------------------------------------- common

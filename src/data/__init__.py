@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from src.data.images import decode, decode_all, digits, image_folder, in_memory
+from src.data.images import check_decodable, decode, decode_all, digits, image_folder, in_memory
 from src.data.raw import encode, split_seed, subset
 from src.data.series import UCR_NAMES, series_file, ucr
 from src.errors import ConfigError
@@ -122,7 +122,7 @@ def _load(key: str) -> Dataset:
         )
     seed = split_seed(cfg)
     raw = loader(cfg)
-    y_train, y_test, classes = encode(raw.y_train, raw.y_test, raw.source)
+    y_train, y_test, classes = encode(raw.y_train, raw.y_test, raw.source, raw.test_source)
     x_train, y_train = subset(raw.x_train, y_train, cfg.get("subset"), seed, len(classes))
     x_test, files = raw.x_test, raw.files
     n_images = len(x_train) + (0 if x_test is None else len(x_test))
@@ -130,6 +130,8 @@ def _load(key: str) -> Dataset:
         x_train = decode_all(x_train, raw.input_shape)
         x_test = None if x_test is None else decode_all(x_test, raw.input_shape)
         files = False
+    elif files:  # read batch by batch in training: every file is decoded once now, to check it
+        check_decodable([*x_train, *(() if x_test is None else x_test)], raw.input_shape)
     for array in (x_train, y_train, x_test, y_test):
         if array is not None:
             array.flags.writeable = False  # shared by every job that loads this config

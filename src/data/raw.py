@@ -3,7 +3,10 @@ stratified hold-out split, the training subset, the label encoding, and their on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import stat
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,9 +26,10 @@ class Raw(NamedTuple):
     padded: bool = False
     files: bool = False
     input_shape: tuple[int, ...] | None = None
+    test_source: str | None = None  # names a separate test file in error messages
 
 
-def one_line(err: Exception, limit: int = 160) -> str:
+def one_line(err: Exception | str, limit: int = 160) -> str:
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -34,6 +38,62 @@ def listing(items: Any, limit: int = 8) -> str:
     items = [str(i) for i in items]
     more = f", ... ({len(items)} in all)" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
+
+
+FILE_KINDS = {  # what stat calls a path that is neither a regular file nor a directory
+    stat.S_ISFIFO: "a FIFO (named pipe)",
+    stat.S_ISSOCK: "a socket",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+}
+
+
+def path_problem(path: Path, want: str) -> str | None:
+    """Why `path` is not the `want` ("file" or "directory") it should be, or None.
+
+    Checked before anything opens the path: opening a FIFO would block the job forever.
+    """
+    try:
+        mode = path.stat().st_mode  # follows symbolic links
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as err:  # a parent that is a file, or one this user may not enter
+        return f"cannot be accessed ({why(err, path, 80)})"
+    if stat.S_ISDIR(mode):
+        return None if want == "directory" else "is a directory, not a file"
+    if stat.S_ISREG(mode):
+        return None if want == "file" else "is a file, not a directory"
+    kind = next((name for test, name in FILE_KINDS.items() if test(mode)), "not a regular file")
+    return f"is {kind}, not a regular {want}"
+
+
+@contextmanager
+def reading(what: str, accepted: str, path: Any = None) -> Iterator[None]:
+    """Whatever a parser raises on a user's file, as one ConfigError naming the file.
+
+    Only for calls into parsers of untrusted bytes (zipfile, numpy's .npy reader, pandas, aeon,
+    Pillow): on a truncated or corrupted file they raise almost any exception type, and every
+    one of them means the same to the user. `path`, already in `what`, is left out of the
+    parser's own message.
+    """
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as err:
+        raise ConfigError(
+            f"{what} cannot be read ({why(err, path)}); accepted: {accepted}"
+        ) from None
+
+
+def why(err: BaseException, path: Any = None, limit: int = 120) -> str:
+    """`Type: message` of an error, on one line, without the path the message repeats."""
+    text = str(err)
+    if path is not None:
+        for quoted in (f": '{path}'", f"'{path}'", f"{path}"):
+            text = text.replace(quoted, "")
+    text = one_line(text.strip(" :"), limit)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def is_int(value: Any) -> bool:
@@ -95,8 +155,13 @@ def subset(x: np.ndarray, y: np.ndarray, subset: Any, seed: int, n_classes: int)
     return x, y
 
 
-def encode(y_train: np.ndarray, y_test: np.ndarray | None, source: str):
-    """Labels -> int64 indices into the sorted unique training labels, shared with the test."""
+def encode(
+    y_train: np.ndarray, y_test: np.ndarray | None, source: str, test_source: str | None = None
+):
+    """Labels -> int64 indices into the sorted unique training labels, shared with the test.
+
+    `test_source` names a separate test file, which an unknown test label is blamed on.
+    """
     y_train = np.asarray(y_train)
     y_test = None if y_test is None else np.asarray(y_test)
     if any(y is not None and y.dtype.kind not in "biuf" for y in (y_train, y_test)):
@@ -113,9 +178,11 @@ def encode(y_train: np.ndarray, y_test: np.ndarray | None, source: str):
         encoded_test = np.searchsorted(classes, y_test).clip(max=len(classes) - 1)
         unknown = classes[encoded_test] != y_test
         if unknown.any():
+            where = f"{test_source} is not a label of {source}"
+            if test_source is None:
+                where = f"{source} is not a training label"
             raise ConfigError(
-                f"test label '{y_test[unknown][0]}' of {source} is not a training label; "
-                f"accepted: {listing(names)}"
+                f"test label '{y_test[unknown][0]}' of {where}; accepted: {listing(names)}"
             )
         encoded_test = encoded_test.astype(np.int64)
     return np.searchsorted(classes, y_train).astype(np.int64), encoded_test, names
