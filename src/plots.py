@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from src import stats  # noqa: E402
+
 
 def learning_curves(histories: list[dict[str, list[float]]], title: str) -> Figure:
     """Loss and accuracy per epoch: each fold thin, the mean over folds thick."""
@@ -86,7 +88,7 @@ def strength_curves(rows: pd.DataFrame, baseline: pd.Series, metric: str, title:
         ax.plot(x, y, color="tab:blue")
         ax.errorbar(group.strength, group[f"{metric}_mean"], yerr=group[f"{metric}_std"],
                     fmt="none", ecolor="tab:blue", alpha=0.5, capsize=3)  # fmt: skip
-        significant = group.verdict.isin(["helps", "hurts"])
+        significant = group.verdict.isin([stats.HELPS, stats.HURTS])
         ax.scatter(
             group.strength,
             group[f"{metric}_mean"],
@@ -110,7 +112,8 @@ def strength_curves(rows: pd.DataFrame, baseline: pd.Series, metric: str, title:
 
 
 def difference_heatmap(rows: pd.DataFrame, metric: str, title: str) -> Figure:
-    """Difference from the baseline over aug type by strength; * marks a significant one."""
+    """Difference from the baseline over aug type by strength; * marks helps / hurts (Holm),
+    = equivalent (within the margin)."""
     grid = rows.pivot_table(index="aug", columns="strength", values="diff", aggfunc="first")
     verdicts = rows.pivot_table(index="aug", columns="strength", values="verdict", aggfunc="first")
     limit = float(np.nanmax(np.abs(grid.to_numpy()))) or 1e-3
@@ -125,9 +128,14 @@ def difference_heatmap(rows: pd.DataFrame, metric: str, title: str) -> Figure:
             value = grid.loc[aug, strength]
             if np.isnan(value):
                 continue
-            mark = "*" if verdicts.loc[aug, strength] in ("helps", "hurts") else ""
+            verdict = verdicts.loc[aug, strength]
+            mark = {stats.HELPS: "*", stats.HURTS: "*", stats.EQUIVALENT: "="}.get(verdict, "")
             color = "white" if abs(value) > 0.6 * limit else "black"
             ax.text(j, i, f"{value:+.3f}{mark}", ha="center", va="center", fontsize=8, color=color)
-    ax.set(xlabel="aug.strength", ylabel="aug", title=f"{title}\ndifference from no augmentation")
+    ax.set(
+        xlabel="aug.strength",
+        ylabel="aug",
+        title=f"{title}\ndifference from no augmentation (* helps / hurts, = equivalent)",
+    )
     fig.colorbar(image, ax=ax, label=f"{metric} difference")
     return fig

@@ -6,7 +6,8 @@
 
 Every setting (dataset, model, aug type, strength) is compared fold by fold with the
 no-augmentation baseline (`aug=none`, or strength 0) of the same dataset, model, seed, folds
-and other config; see src/stats.py for the test.
+and other config, and gets one of four verdicts (helps, hurts, equivalent within --margin,
+undecided); see src/stats.py for the tests and the sequential rule of adaptive sweeps.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ FOLD_METRIC = re.compile(r"^metrics\.fold(\d+)/final_(.+)$")
 # on), and the keys left out of the config hash
 NOT_CONTEXT = ("aug.", "seed", *UNHASHED)
 ROLE = "tags.`augsweep.role`"
+# set on a sweep's parent run by an adaptive sweep: its max_seeds, so the report replays the
+# sequential rule the rounds were decided by (src/stats.py); absent: a fixed design
+ADAPTIVE_TAG = "augsweep.adaptive.max_seeds"
 
 
 class ReportError(Exception):
@@ -56,6 +60,7 @@ class Selection:
     runs: pd.DataFrame  # one row per job run, as mlflow.search_runs gives them
     sweep_ids: tuple[str, ...]  # the sweeps' parent runs (none for --filter)
     description: str
+    max_seeds: int | None = None  # the adaptive design's, from the parents' ADAPTIVE_TAG
 
 
 def select(
@@ -95,18 +100,20 @@ def select(
             )
         sweeps = latest[0].info.run_id
     sweeps = [sweeps] if isinstance(sweeps, str) else list(dict.fromkeys(sweeps))
-    parts, names = [], []
+    parts, names, designs = [], [], set()
     for sweep in sweeps:
         parent = client.get_run(sweep)
         parts.append(search(experiment_id, parent=sweep))
         tags = parent.data.tags
+        if ADAPTIVE_TAG in tags:
+            designs.add(int(tags[ADAPTIVE_TAG]))
         reused = sorted(v for k, v in tags.items() if k.startswith("augsweep.skipped."))
         if reused:
             parts.append(search(experiment_id, run_ids=reused))
         names.append(f"{sweep} ({tags.get('mlflow.runName', sweep)})")
     runs = pd.concat(parts).drop_duplicates("run_id").reset_index(drop=True)
     what = f"sweep {names[0]}" if len(names) == 1 else f"sweeps {', '.join(names)}"
-    return Selection(runs, tuple(sweeps), what)
+    return Selection(runs, tuple(sweeps), what, max(designs) if designs else None)
 
 
 def _contexts(runs: pd.DataFrame, param_columns: list[str]) -> list[str]:
@@ -184,13 +191,14 @@ def _std(values: np.ndarray, empty: float = float("nan")) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else empty
 
 
-def _paired(folds: Folds, pairs: list[tuple[str, str]], metric: str) -> np.ndarray:
-    """Differences (first minus second) on the folds both runs of each pair have."""
-    diffs = []
+def _rounds(folds: Folds, pairs: list[tuple[str, str]], metric: str) -> list[np.ndarray]:
+    """Per pair (one per seed, in the order given): the differences, first minus second, on
+    the folds both runs have."""
+    rounds = []
     for treated, base in pairs:
         a, b = folds.get((treated, metric), {}), folds.get((base, metric), {})
-        diffs += [a[k] - b[k] for k in sorted(a.keys() & b.keys())]
-    return np.array(diffs, dtype=float)
+        rounds.append(np.array([a[k] - b[k] for k in sorted(a.keys() & b.keys())], dtype=float))
+    return rounds
 
 
 @dataclass
@@ -202,10 +210,29 @@ class Report:
     not_finished: pd.DataFrame  # failed, killed and running runs, never averaged in
     messages: list[str]  # what could not be compared, and why
     metric: str
+    margin: float = stats.MARGIN
+    max_seeds: int | None = None  # the adaptive design the verdicts replay; None: fixed
 
 
-def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
-    """The comparison table, the per-type strength summary, and what was left out."""
+# the across-datasets table counts the datasets that got each verdict
+VERDICT_COUNTS = (stats.HELPS, stats.HURTS, stats.EQUIVALENT, stats.UNDECIDED)
+# the columns each verdict adds to a table, from stats.Decision
+DECISION_COLUMNS = ("ci_low", "ci_high", "half_width", "p_value", "p_holm", "p_tost",
+                    "p_tost_holm", "verdict", "more_seeds")  # fmt: skip
+
+
+def compare(
+    table: pd.DataFrame,
+    folds: Folds,
+    metric: str,
+    margin: float = stats.MARGIN,
+    max_seeds: int | None = None,
+) -> Report:
+    """The comparison table, the per-type strength summary, and what was left out.
+
+    `margin`: the equivalence margin in units of the metric; `max_seeds`: the adaptive
+    design the sweep ran (its rounds are replayed look by look), None for a fixed design.
+    """
     finished = table[table.status == "FINISHED"].sort_values("start_time")
     # a config trained twice (sweep.rerun=true) counts once: its latest run
     finished = finished.drop_duplicates("config_hash", keep="last")
@@ -220,12 +247,12 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
     )
     keys = bases[[*GROUP, "seed"]].itertuples(index=False, name=None)
     base_of = dict(zip(keys, bases.run_id, strict=True))
-    rows, messages = [], []
+    rows, messages, rounds, ratios = [], [], {}, {}
     treated = finished[~is_base]
     for key, group in treated.groupby([*GROUP, "aug", "strength"], sort=True):
         pairs = [
             (r.run_id, base_of[(*key[:3], r.seed)])
-            for r in group.itertuples()
+            for r in group.sort_values("seed").itertuples()
             if (*key[:3], r.seed) in base_of
         ]
         if not pairs:
@@ -243,8 +270,9 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
             continue
         values = _values(folds, group.run_id, metric)
         base_values = _values(folds, [b for _, b in pairs], metric)
-        k = group.folds_k.iloc[0]
-        result = stats.compare_paired(_paired(folds, pairs, metric), 1 / (k - 1))
+        rounds[len(rows)] = _rounds(folds, pairs, metric)
+        ratios[len(rows)] = 1 / (group.folds_k.iloc[0] - 1)
+        paired = np.concatenate(rounds[len(rows)])
         rows.append(
             {
                 "dataset": key[0],
@@ -257,27 +285,14 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
                 f"{metric}_mean": _mean(values),
                 f"{metric}_std": _std(values),
                 "baseline_mean": _mean(base_values),
-                "diff": result.mean,
-                "ci_low": result.ci_low,
-                "ci_high": result.ci_high,
-                "paired_folds": result.n,
-                "p_value": result.p_value,
+                "diff": _mean(paired),
+                "paired_folds": len(paired),
                 "gap_mean": _mean(_values(folds, group.run_id, "gap")),
                 "fit_time_s_mean": _mean(_values(folds, group.run_id, "fit_time_s")),
             }
         )
-    comparison = pd.DataFrame(rows)
-    if not comparison.empty:
-        comparison.insert(
-            comparison.columns.get_loc("p_value") + 1, "p_holm", stats.holm(comparison.p_value)
-        )
-        comparison["verdict"] = [
-            stats.verdict(n, d, p)
-            for n, d, p in zip(
-                comparison.paired_folds, comparison["diff"], comparison.p_holm, strict=True
-            )
-        ]
-    strengths = _strengths(finished, bases, folds, metric)
+    comparison = _with_verdicts(pd.DataFrame(rows), rounds, ratios, margin, max_seeds)
+    strengths = _strengths(finished, bases, folds, metric, margin, max_seeds)
     baselines = pd.DataFrame(
         [
             {
@@ -294,21 +309,37 @@ def compare(table: pd.DataFrame, folds: Folds, metric: str) -> Report:
         ],
         columns=[*GROUP, "runs", "folds", "mean", "std"],
     )
-    across = across_datasets(comparison)
-    return Report(comparison, strengths, across, baselines, not_finished, messages, metric)
+    across = across_datasets(comparison, margin)
+    return Report(comparison, strengths, across, baselines, not_finished, messages, metric,
+                  margin, max_seeds)  # fmt: skip
 
 
-def across_datasets(comparison: pd.DataFrame) -> pd.DataFrame:
+def _with_verdicts(frame, rounds, ratios, margin, max_seeds) -> pd.DataFrame:
+    """The table with each row's verdict columns (stats.decide over all its rows: Holm over
+    the whole table), ci_low..p_tost_holm after `diff`, verdict, margin and more_seeds last."""
+    if frame.empty:
+        return frame
+    plan = stats.decide(rounds, ratios, margin=margin, max_seeds=max_seeds)
+    decided = pd.DataFrame([plan.decisions[i] for i in range(len(frame))])[list(DECISION_COLUMNS)]
+    at = frame.columns.get_loc("diff") + 1
+    front, back = frame.iloc[:, :at], frame.iloc[:, at:]
+    head = decided[["ci_low", "ci_high", "half_width"]]
+    tests = decided[["p_value", "p_holm", "p_tost", "p_tost_holm"]]
+    tail = decided[["verdict"]].assign(margin=margin, more_seeds=decided.more_seeds)
+    return pd.concat([front, head, back.iloc[:, :1], tests, back.iloc[:, 1:], tail], axis=1)
+
+
+def across_datasets(comparison: pd.DataFrame, margin: float = stats.MARGIN) -> pd.DataFrame:
     """Per (model, aug, strength): the direction of the effect over the datasets it was run on.
 
     Each dataset (and config) counts once, by its mean paired difference from the comparison
-    table: how many gained and lost, the mean and median difference, the verdicts, and the
-    Wilcoxon signed-rank p-value over the datasets (the test Demsar, JMLR 2006, recommends for
-    two methods over several datasets; no correction across rows). Empty unless some setting
-    was run on two or more datasets.
+    table: how many gained and lost, the mean and median difference, how many datasets got
+    each of the four verdicts (at `margin`), and the Wilcoxon signed-rank p-value over the
+    datasets (the test Demsar, JMLR 2006, recommends for two methods over several datasets; no
+    correction across rows). Empty unless some setting was run on two or more datasets.
     """
     columns = ["model", "aug", "strength", "datasets", "better", "worse", "mean_diff",
-               "median_diff", "helps", "hurts", "p_wilcoxon"]  # fmt: skip
+               "median_diff", *VERDICT_COUNTS, "margin", "p_wilcoxon"]  # fmt: skip
     if comparison.empty or comparison.dataset.nunique() < 2:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -324,8 +355,8 @@ def across_datasets(comparison: pd.DataFrame) -> pd.DataFrame:
                 "worse": int((diffs < 0).sum()),
                 "mean_diff": float(np.nanmean(diffs)),
                 "median_diff": float(np.nanmedian(diffs)),
-                "helps": int((group.verdict == stats.HELPS).sum()),
-                "hurts": int((group.verdict == stats.HURTS).sum()),
+                **{name: int((group.verdict == name).sum()) for name in VERDICT_COUNTS},
+                "margin": margin,
                 "p_wilcoxon": stats.signed_rank(diffs),
             }
         )
@@ -333,12 +364,18 @@ def across_datasets(comparison: pd.DataFrame) -> pd.DataFrame:
 
 
 def _strengths(
-    finished: pd.DataFrame, bases: pd.DataFrame, folds: Folds, metric: str
+    finished: pd.DataFrame,
+    bases: pd.DataFrame,
+    folds: Folds,
+    metric: str,
+    margin: float = stats.MARGIN,
+    max_seeds: int | None = None,
 ) -> pd.DataFrame:
     """Per aug type: the best strength (0 = baseline) and where more starts to hurt.
 
-    `too_strong_from` is the lowest strength above the best whose metric is significantly below
-    the best's (paired by seed and fold, Holm over the strengths above the best).
+    Every strength above the best gets a verdict against the best (paired by seed and fold,
+    stats.decide over the strengths above the best: Holm over them), listed in `above_best`;
+    `too_strong_from` is the lowest one whose verdict is hurts.
     """
     rows = []
     treated = finished[(finished.aug != "none") & (finished.strength > 0)]
@@ -351,22 +388,18 @@ def _strengths(
         best = max(means, key=lambda s: (means[s], -s))
         best_runs = dict(zip(by_strength[best].seed, by_strength[best].run_id, strict=True))
         above = sorted(s for s in by_strength if s > best)
-        results = []
+        rounds, ratios = {}, {}
         for s in above:
             pairs = [
                 (r.run_id, best_runs[r.seed])
-                for r in by_strength[s].itertuples()
+                for r in by_strength[s].sort_values("seed").itertuples()
                 if r.seed in best_runs
             ]
-            k = by_strength[s].folds_k.iloc[0]
-            results.append(stats.compare_paired(_paired(folds, pairs, metric), 1 / (k - 1)))
-        adjusted = stats.holm([r.p_value for r in results])
-        worse = [
-            (s, r, p)
-            for s, r, p in zip(above, results, adjusted, strict=True)
-            if p < stats.ALPHA and r.mean < 0
-        ]
-        first = worse[0] if worse else None
+            rounds[s] = _rounds(folds, pairs, metric)
+            ratios[s] = 1 / (by_strength[s].folds_k.iloc[0] - 1)
+        decided = stats.decide(rounds, ratios, margin=margin, max_seeds=max_seeds).decisions
+        worse = [s for s in above if decided[s].verdict == stats.HURTS]
+        first = decided[worse[0]] if worse else None
         rows.append(
             {
                 "dataset": key[0],
@@ -376,9 +409,11 @@ def _strengths(
                 "strengths": ", ".join(f"{s:g}" for s in sorted(by_strength)),
                 "best_strength": best,
                 f"best_{metric}_mean": means[best],
-                "too_strong_from": first[0] if first else float("nan"),
-                "drop_vs_best": first[1].mean if first else float("nan"),
-                "p_holm": first[2] if first else float("nan"),
+                "too_strong_from": worse[0] if worse else float("nan"),
+                "drop_vs_best": first.mean if first else float("nan"),
+                "p_holm": first.p_holm if first else float("nan"),
+                "above_best": "; ".join(f"{s:g} {decided[s].verdict}" for s in above),
+                "margin": margin,
             }
         )
     return pd.DataFrame(rows)
@@ -474,6 +509,38 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
+def verdict_notes(report: Report) -> str:
+    """What the comparison table's columns and verdicts mean, in report.md."""
+    m, alpha = f"{report.margin:g}", f"{stats.ALPHA:g}"
+    if report.max_seeds is None:
+        design = (
+            "Fixed design: all seeds pooled; ci_low..ci_high is the 95% interval; more_seeds "
+            "is an estimate for planning, and adding those seeds then testing again is "
+            "optional stopping: run them as an adaptive sweep (sweep.adaptive.max_seeds)."
+        )
+    else:
+        design = (
+            f"Adaptive design, at most {report.max_seeds} seeds: every seed was a look, each "
+            "test's p-value is its repeated p-value over the looks (alpha spent half at the "
+            "last look, half evenly over the others, Bonferroni across looks: valid however "
+            "the sweep stopped), and ci_low..ci_high is the repeated 95% interval."
+        )
+    return (
+        f"diff: mean paired difference (setting minus baseline) over seeds and folds. p_holm: "
+        f"corrected resampled t-test (Nadeau and Bengio) of no difference, and p_tost_holm: "
+        f"its equivalence test (TOST) of a difference within ±{m}, each Holm-adjusted over all "
+        f"settings in this table.\n\n"
+        f"- **helps** / **hurts**: p_holm < {alpha}: the setting is better / worse than the "
+        "baseline.\n"
+        f"- **equivalent**: p_tost_holm < {alpha} (and no difference shown): the effect lies "
+        f"within ±{m} of the baseline.\n"
+        f"- **undecided**: neither: these seeds cannot tell; more_seeds estimates how many more "
+        "seeds would decide it if the mean and spread stayed as seen (inf: none would, the "
+        "corrected variance has a floor of var/(k-1)).\n\n"
+        f"Margin: ±{m} {report.metric}. {design}\n"
+    )
+
+
 def summary_markdown(report: Report, selection: Selection) -> str:
     """report.md: what was compared, the verdicts, and what was left out."""
     parts = [f"# augsweep report: {report.metric}\n", f"Runs: {selection.description}.\n"]
@@ -495,7 +562,10 @@ def summary_markdown(report: Report, selection: Selection) -> str:
                     "ci_low",
                     "ci_high",
                     "p_holm",
+                    "p_tost_holm",
                     "verdict",
+                    "margin",
+                    "more_seeds",
                 )
                 if c in _drop_single_context(report.comparison)
             ]
@@ -503,25 +573,23 @@ def summary_markdown(report: Report, selection: Selection) -> str:
         parts += [
             "## Against the no-augmentation baseline\n",
             shown(verdicts).to_markdown(index=False) + "\n",
+            verdict_notes(report),
         ]
-        parts.append(
-            "diff: mean paired difference (setting minus baseline) over seeds and folds, with "
-            "its 95% interval; p_holm: corrected resampled t-test (Nadeau and Bengio), "
-            "Holm-adjusted over all settings in this table. Verdict at p_holm < 0.05.\n"
-        )
     if not report.strengths.empty:
         parts += [
             "## Strength per augmentation type\n",
             shown(_drop_single_context(report.strengths)).to_markdown(index=False) + "\n",
-            "too_strong_from: the lowest strength above the best whose metric is "
-            "significantly below the best's (blank: none within the strengths tried).\n",
+            "above_best: each strength above the best and its verdict against the best, at "
+            f"margin {report.margin:g} (Holm over those strengths); too_strong_from: the lowest "
+            "of them that hurts (blank: none within the strengths tried).\n",
         ]
     if not report.across.empty:
         parts += [
             "## Across datasets\n",
             shown(report.across).to_markdown(index=False) + "\n",
             "better / worse: datasets whose mean paired difference is above / below 0; helps / "
-            "hurts: their verdicts above; p_wilcoxon: signed-rank test of the per-dataset "
+            "hurts / equivalent / undecided: how many datasets got each verdict above; "
+            "p_wilcoxon: signed-rank test of the per-dataset "
             "differences, uncorrected; with n datasets it cannot go below 2 / 2^n (0.0625 for "
             "5).\n",
         ]
@@ -553,7 +621,22 @@ def main(argv: list[str] | None = None) -> int:
         help="per-fold score to compare (default: val_accuracy)",
     )
     parser.add_argument("--out", type=Path, help="output folder (default: reports/<sweep>)")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=stats.MARGIN,
+        help=f"equivalence margin in units of the metric (default: {stats.MARGIN:g})",
+    )
+    parser.add_argument(
+        "--max-seeds",
+        type=int,
+        help="replay an adaptive sweep's sequential rule with this max_seeds "
+        f"(default: the sweep's tag {ADAPTIVE_TAG}, else a fixed design)",
+    )
     args = parser.parse_args(argv)
+    if not args.margin > 0 or (args.max_seeds is not None and args.max_seeds < 1):
+        parser.error(f"--margin={args.margin} --max-seeds={args.max_seeds}; accepted: "
+                     "a margin > 0, max seeds >= 1")  # fmt: skip
     uri = tracking_uri({"uri": args.tracking_uri})
     mlflow.set_tracking_uri(uri)
     try:
@@ -563,7 +646,11 @@ def main(argv: list[str] | None = None) -> int:
         table, folds = tidy(selection.runs)
         if table.empty:
             raise ReportError(f"no job runs in {selection.description}")
-        report = compare(table, folds, args.metric)
+        max_seeds = args.max_seeds or selection.max_seeds
+        try:
+            report = compare(table, folds, args.metric, args.margin, max_seeds)
+        except ValueError as err:  # a setting with more seeds than the design allows
+            raise ReportError(f"{err}; pass --max-seeds with the sweep's max_seeds") from None
     except (ReportError, mlflow.exceptions.MlflowException) as err:
         print(f"augsweep: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2

@@ -38,12 +38,22 @@ def corrected_t(diffs: list[float], ratio: float) -> tuple[float, float, float]:
     return d.mean(), scipy_stats.t.ppf(0.975, n - 1) * se, 2 * scipy_stats.t.sf(abs(t), n - 1)
 
 
+def tost_by_hand(diffs: np.ndarray, ratio: float, margin: float) -> float:
+    """TOST on the corrected statistic: the larger one-sided p (sign test for equal folds)."""
+    n, mean = len(diffs), diffs.mean()
+    if np.ptp(diffs) <= 1e-12:
+        return 0.5**n if abs(mean) < margin else 1.0
+    se = np.std(diffs, ddof=1) * np.sqrt(1 / n + ratio)
+    return max(scipy_stats.t.sf((mean + margin) / se, n - 1),
+               scipy_stats.t.sf((margin - mean) / se, n - 1))  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("diffs", "expected"),
     [
         ([0.10, 0.12, 0.09, 0.11, 0.10], stats.HELPS),  # clear improvement
         ([-0.20, -0.25, -0.18, -0.22, -0.21], stats.HURTS),  # clear harm
-        ([0.01, -0.02, 0.015, -0.01, 0.004], stats.NO_EFFECT),  # pure noise
+        ([0.01, -0.02, 0.015, -0.01, 0.004], stats.UNDECIDED),  # pure noise, too wide for 0.01
     ],
 )
 def test_paired_comparison_gives_the_known_answer(diffs, expected):
@@ -80,7 +90,7 @@ def test_holm_and_too_few_folds():
     constant = stats.compare_paired(np.array([-0.1, -0.1, -0.1]), 0.5)
     assert constant.p_value == 0.25
     assert (constant.ci_low, constant.ci_high) == pytest.approx((-0.1, -0.1))
-    assert stats.verdict(3, constant.mean, constant.p_value) == stats.NO_EFFECT
+    assert stats.verdict(3, constant.mean, constant.p_value) == stats.UNDECIDED
     # equal up to rounding, as one test series out of 370 gained in each of 3 folds
     rounded = np.array([0.9243243243243243, 0.9270270270270270, 0.9216216216216216]) - np.array(
         [0.9216216216216216, 0.9243243243243243, 0.9189189189189189]
@@ -141,12 +151,16 @@ def test_exported_numbers_equal_a_recomputation_from_the_store(make_cfg, sweep_p
         assert row.diff == pytest.approx(mean)
         assert (row.ci_low, row.ci_high) == pytest.approx((mean - half, mean + half))
         assert row.p_value == pytest.approx(p)
+        assert row.p_tost == pytest.approx(tost_by_hand(ours - theirs, 1 / (FOLDS - 1), 0.01))
+        assert row.margin == stats.MARGIN and row.half_width == pytest.approx(half)
         assert row.gap_mean == pytest.approx(
             fold_values(client, rotated[row.strength], "gap").mean()
         )
         p_values.append(p)
     np.testing.assert_allclose(table.p_holm, np.minimum(1, np.maximum.accumulate(
         np.sort(p_values) * [2, 1]))[np.argsort(np.argsort(p_values))])  # fmt: skip
+    np.testing.assert_allclose(table.p_tost_holm, stats.holm(table.p_tost))
+    assert set(table.verdict) <= {stats.HELPS, stats.HURTS, stats.EQUIVALENT, stats.UNDECIDED}
     # every export format, the figures, and the same files on the sweep's parent run
     files = {p.name for p in out.iterdir()} - {"README.md"}
     for name in ("comparison", "strengths"):
@@ -168,6 +182,65 @@ def test_exported_numbers_equal_a_recomputation_from_the_store(make_cfg, sweep_p
     assert f"Compute: 3 finished runs, {report.duration(seconds)} of job wall time" in text
     assert (report.duration(59.6), report.duration(750), report.duration(11_700)) == (
         "60 s", "12.5 min", "3.25 h")  # fmt: skip
+
+
+def fake_job(client, experiment_id, parent, aug, strength, seed, scores):
+    """A finished job run as the sweep logs one (tags, cv.folds, per-fold scores), untrained."""
+    tags = {"augsweep.role": "job", "mlflow.parentRunId": parent, "dataset": "digits",
+            "model": "cnn", "aug": aug, "strength": str(strength), "seed": str(seed),
+            "config_hash": f"{aug}-{strength}-{seed}"}  # fmt: skip
+    run_id = client.create_run(experiment_id, tags=tags).info.run_id
+    client.log_param(run_id, "cv.folds", len(scores))
+    for fold, value in enumerate(scores):
+        client.log_metric(run_id, f"fold{fold}/final_val_accuracy", float(value))
+    client.set_terminated(run_id)
+    return run_id
+
+
+def test_an_adaptive_sweep_is_replayed_seed_by_seed(sweep_parent, tmp_path, capsys):
+    """The parent's max_seeds tag makes the report replay the sequential rule; a margin
+    reaches every table."""
+    client = MlflowClient()
+    experiment_id = client.get_run(sweep_parent).info.experiment_id
+    client.set_tag(sweep_parent, report.ADAPTIVE_TAG, "3")
+    rng = np.random.default_rng(0)
+    base = {seed: 0.9 + rng.normal(0, 0.01, 5) for seed in range(3)}
+    for seed in range(3):
+        fake_job(client, experiment_id, sweep_parent, "none", 0, seed, base[seed])
+    harm = np.array([0, 0.01, 0, 0.02, 0.01]) - 0.3  # decided in round 1: 0.3 worse
+    fake_job(client, experiment_id, sweep_parent, "blur", 1, 0, base[0] + harm)
+    small = {seed: base[seed] + rng.normal(0, 0.004, 5) for seed in range(3)}  # three rounds
+    for seed in range(3):
+        fake_job(client, experiment_id, sweep_parent, "blur", 0.5, seed, small[seed])
+    assert report.main(["--out", str(tmp_path / "r"), "--margin", "0.02"]) == 0
+    table = pd.read_csv(tmp_path / "r" / "comparison.csv").set_index("strength")
+    rounds = {1.0: [harm], 0.5: [small[s] - base[s] for s in range(3)]}
+    replay = stats.decide(rounds, 1 / 4, margin=0.02, max_seeds=3).decisions
+    for strength, decision in replay.items():
+        row = table.loc[strength]
+        assert row.verdict == decision.verdict and row.margin == 0.02
+        assert (row.p_value, row.p_tost_holm) == pytest.approx(
+            (decision.p_value, decision.p_tost_holm)
+        )
+        assert (row.ci_low, row.half_width) == pytest.approx((decision.ci_low, decision.half_width))
+    assert table.loc[1.0].verdict == stats.HURTS and table.loc[1.0].runs == 1
+    # the repeated p of the first look is p / (1/4): a quarter of the level at each of 2 looks
+    one = stats.compare_paired(rounds[1.0][0], 1 / 4).p_value
+    assert table.loc[1.0].p_value == pytest.approx(min(1, one / 0.25))
+    strengths = pd.read_csv(tmp_path / "r" / "strengths.csv")
+    assert strengths.margin.tolist() == [0.02] and strengths.too_strong_from.tolist() == [1.0]
+    assert strengths.above_best[0].endswith("1 hurts")
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "Adaptive design, at most 3 seeds" in text and "Margin: ±0.02 val_accuracy" in text
+    for name in ("**helps** / **hurts**", "**equivalent**", "**undecided**"):
+        assert f"- {name}: " in text
+    # a design that allows fewer seeds than the store holds is refused, in one line
+    capsys.readouterr()
+    assert report.main(["--out", str(tmp_path / "r2"), "--max-seeds", "2"]) == 2
+    assert "3 seeds, more than max_seeds=2; pass --max-seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report.main(["--margin", "0"])
+    assert "accepted: a margin > 0" in capsys.readouterr().err
 
 
 def test_a_sweep_without_baseline_says_how_to_add_one(make_cfg, sweep_parent, tmp_path, capsys):
@@ -302,7 +375,7 @@ def test_strength_curves_have_a_panel_per_type_with_the_table_values():
         "strength": [0.5, 1.0, 1.0, 1.0],
         "val_accuracy_mean": [0.95, 0.90, 0.97, 0.70],
         "val_accuracy_std": [0.01, 0.02, 0.01, 0.05],
-        "verdict": ["no measurable effect", "hurts", "no measurable effect", "hurts"],
+        "verdict": ["equivalent", "hurts", "undecided", "hurts"],
     })  # fmt: skip
     baseline = pd.Series({"mean": 0.98, "std": 0.01})
     fig = plots.strength_curves(rows, baseline, "val_accuracy", "digits / cnn")
@@ -323,11 +396,12 @@ def test_strength_curves_have_a_panel_per_type_with_the_table_values():
 
 def test_across_datasets_counts_directions_and_tests_them_by_signed_rank():
     rows = [  # (dataset, model, aug, strength, diff, verdict)
-        *[(d, "lstm", "jitter", 0.2, x, stats.NO_EFFECT)
+        *[(d, "lstm", "jitter", 0.2, x, stats.UNDECIDED)
           for d, x in zip("abcde", [0.01, 0.02, 0.03, 0.04, 0.05], strict=True)],
         *[(d, "lstm", "jitter", 1.0, x, v)
           for d, x, v in zip("abcde", [-0.3, 0.01, -0.02, 0.0, -0.1],
-                             [stats.HURTS, *[stats.NO_EFFECT] * 4], strict=True)],
+                             [stats.HURTS, stats.EQUIVALENT, *[stats.UNDECIDED] * 3],
+                             strict=True)],
         ("a", "cnn1d", "jitter", 0.2, 0.1, stats.HELPS),  # one dataset: no direction to test
     ]  # fmt: skip
     comparison = pd.DataFrame(rows, columns=["dataset", "model", "aug", "strength", "diff",
@@ -339,6 +413,7 @@ def test_across_datasets_counts_directions_and_tests_them_by_signed_rank():
     assert same_way.p_wilcoxon == pytest.approx(2 / 2**5)  # exact: the smallest 5 can give
     mixed = table.loc[("lstm", 1.0)]
     assert (mixed.better, mixed.worse, mixed.helps, mixed.hurts) == (1, 3, 0, 1)
+    assert (mixed.equivalent, mixed.undecided, mixed.margin) == (1, 3, stats.MARGIN)
     assert mixed.median_diff == pytest.approx(-0.02)
     # the zero is dropped; ranks of |-0.3, 0.01, -0.02, -0.1| = 4, 1, 2, 3: W+ = 1 of 16 sign sets
     assert mixed.p_wilcoxon == pytest.approx(2 * 2 / 2**4)
