@@ -75,6 +75,35 @@ def check_job(cfg: DictConfig) -> None:
             f"sweep.dead_after_s={cfg.sweep.dead_after_s} is not allowed with "
             f"sweep.heartbeat_s={cfg.sweep.heartbeat_s}; accepted: more than twice the heartbeat"
         )
+    folds = cfg.train.get("parallel_folds", "auto")
+    if not (folds in ("auto", True, False) or _positive_int(folds)):
+        raise ConfigError(
+            f"train.parallel_folds={folds!r} is not allowed; accepted: auto, true, false, or an "
+            "integer >= 1 (folds trained together)"
+        )
+    for key, callback in (("early_stopping", "EarlyStopping"), ("reduce_lr", "ReduceLROnPlateau")):
+        check_callback(cfg.train, key, callback)
     lr = cfg.train.learning_rate
     if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
         raise ConfigError(f"train.learning_rate={lr!r} is not allowed; accepted: a number > 0")
+
+
+def check_callback(train_cfg: DictConfig, key: str, name: str) -> None:
+    """`train.<key>`: null, or the keyword arguments of Keras's callback `name`."""
+    value = train_cfg.get(key)
+    if value is None:
+        return
+    if not isinstance(value, DictConfig):
+        raise ConfigError(
+            f"train.{key}={value!r} is not allowed; accepted: null or a mapping of "
+            f"keras.callbacks.{name} arguments"
+        )
+    import keras  # only jobs that set a recipe pay for the import here
+
+    try:
+        getattr(keras.callbacks, name)(**OmegaConf.to_container(value, resolve=True))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"train.{key}={OmegaConf.to_container(value)} is not allowed ({err}); accepted: "
+            f"keras.callbacks.{name} arguments"
+        ) from None

@@ -22,12 +22,17 @@ def learning_curves(histories: list[dict[str, list[float]]], title: str) -> Figu
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for key, color in ((metric, "tab:blue"), (f"val_{metric}", "tab:orange")):
-            curves = np.array([h[key] for h in histories])
-            epochs = np.arange(1, curves.shape[1] + 1)
+            # folds that stopped early have shorter curves: NaN after their last epoch
+            longest = max(len(h[key]) for h in histories)
+            curves = np.full((len(histories), longest), np.nan)
+            for row, h in zip(curves, histories, strict=True):
+                row[: len(h[key])] = h[key]
+            epochs = np.arange(1, longest + 1)
             for curve in curves:
                 ax.plot(epochs, curve, color=color, alpha=0.25, linewidth=0.8)
             label = "validation" if key.startswith("val_") else "train (augmented)"
-            ax.plot(epochs, curves.mean(axis=0), color=color, linewidth=2, label=label)
+            mean = [np.nanmean(column) for column in curves.T]  # over the folds still training
+            ax.plot(epochs, mean, color=color, linewidth=2, label=label)
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} ({len(histories)} folds)")
         ax.legend()
     fig.suptitle(title)

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from tensorflow.python.framework.config import disable_op_determinism
 
-from src import plots, resume, tracking
+from src import engine, plots, resume, tracking
 from src.augment import placement, resolve_ops
 from src.augment.plan import Plan
 from src.augment.preview import preview_figure
@@ -25,7 +25,7 @@ from src.config import check_job
 from src.cv import Fold, check_cv, split
 from src.data import Dataset, load_dataset
 from src.errors import ConfigError
-from src.models import AUTO_MODEL, build_model, predict_labels, resolve_model_cfg
+from src.models import AUTO_MODEL, resolve_model_cfg
 
 log = logging.getLogger(__name__)
 # a new model per fold retraces its tf.functions by design: TF's retracing warning is noise here
@@ -103,50 +103,6 @@ class JobResult:
     run_id: str
     metrics: dict[str, float]
     skipped: str | None = None  # None when it trained
-
-
-def fit_and_evaluate(
-    model: keras.Model,
-    data: Dataset,
-    fold: Fold,
-    train_cfg: DictConfig,
-    seed: int,
-    plan: Plan,
-    callbacks: list[keras.callbacks.Callback] = (),
-) -> FoldResult:
-    """Fit on the fold's training part, score on its validation part and on the test split.
-
-    The one fit/evaluate path for every model. Only `fit` runs the model with training=True,
-    so augmentation touches training batches only.
-    """
-    x, y = data.x_train, data.y_train
-    batch = train_cfg.batch_size
-
-    def batches(xs: np.ndarray, ys: np.ndarray, shuffle: bool = False) -> tf.data.Dataset:
-        return data.pipeline(xs, ys, batch_size=batch, shuffle=shuffle, seed=seed)
-
-    val = batches(x[fold.val], y[fold.val])
-    start = time.perf_counter()
-    history = model.fit(
-        plan.training(batches(x[fold.train], y[fold.train], shuffle=True)),
-        validation_data=plan.encode(val),
-        epochs=train_cfg.epochs,
-        verbose=train_cfg.verbose,
-        shuffle=False,  # the pipeline shuffles, seeded
-        callbacks=[FailOnNaN(), *callbacks],
-    ).history
-    fit_time = time.perf_counter() - start
-    # the training part again, without augmentation: the generalisation gap
-    train_pred = predict_labels(model, batches(x[fold.train], y[fold.train]))
-    train_acc = accuracy_score(y[fold.train], train_pred)
-    val_pred = predict_labels(model, val)
-    metrics = {"train_accuracy": train_acc, **scores(y[fold.val], val_pred, "val_")}
-    metrics["gap"] = train_acc - metrics["val_accuracy"]
-    if data.x_test is not None:
-        test_pred = predict_labels(model, batches(data.x_test, data.y_test))
-        metrics |= scores(data.y_test, test_pred, "test_")
-    metrics["fit_time_s"] = fit_time
-    return FoldResult(fold, {k: list(map(float, v)) for k, v in history.items()}, metrics, val_pred)
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -234,44 +190,152 @@ def aggregate(results: list[FoldResult]) -> dict[str, float]:
     return out
 
 
-def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, float]:
-    """Train a fresh model on every fold, logging each fold as it finishes."""
-    folds = list(split(job.cv, data.y_train, job.seed))
+def fold_seed(job: DictConfig, fold: Fold) -> int:
+    """The seed of a fold's initial weights, shuffling and augmentation draws."""
+    return job.seed * 1000 + fold.index
+
+
+def group_size(train_cfg: DictConfig, model: str, n_folds: int) -> int:
+    """How many folds train together: `train.parallel_folds` (auto: where the benchmark found
+    it faster, `engine.PARALLEL_BY_DEFAULT`)."""
+    setting = train_cfg.parallel_folds
+    if setting == "auto":
+        setting = engine.PARALLEL_BY_DEFAULT.get(model, False)
+    if setting is True:
+        return n_folds
+    if setting is False:
+        return 1
+    return min(int(setting), n_folds)
+
+
+def fold_pipelines(
+    job: DictConfig, data: Dataset, fold: Fold, spec: engine.Spec
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """A fold's training batches (shuffled, augmented with its seed) and validation batches."""
+    seed = fold_seed(job, fold)
+    # tf.data's seeded shuffle also reads TensorFlow's global seed: the fold's, whatever other
+    # folds were set up before it
+    tf.random.set_seed(seed)
+    plan = spec.plan(seed)  # in-model layers live in the network; this plan's maps the pipeline
+    x, y = data.x_train, data.y_train
+    batch = job.train.batch_size
+    train = plan.training(
+        data.pipeline(x[fold.train], y[fold.train], batch_size=batch, shuffle=True, seed=seed)
+    )
+    val = plan.encode(data.pipeline(x[fold.val], y[fold.val], batch_size=engine.EVAL_BATCH))
+    return train, val
+
+
+def labels(probs: np.ndarray) -> np.ndarray:
+    """Class indices from a head's output: p > 0.5 for one sigmoid unit, else the argmax."""
+    if probs.shape[-1] == 1:
+        return (probs[:, 0] > 0.5).astype(np.int64)
+    return probs.argmax(axis=-1).astype(np.int64)
+
+
+def train_group(
+    job: DictConfig,
+    data: Dataset,
+    folds: list[Fold],
+    program: engine.Program,
+    run_id: str,
+) -> list[FoldResult]:
+    """Train `folds` together in `program` (one slot each) and score each fold's model."""
+    spec = program.spec
+    for slot, fold in enumerate(folds):
+        program.reset(slot, fold_seed(job, fold))
+    pipelines = [fold_pipelines(job, data, fold, spec) for fold in folds]
+    callbacks = [
+        [FailOnNaN(), EpochLogger(run_id, f"fold{fold.index}"), *recipe_callbacks(job.train)]
+        for fold in folds
+    ]
+    start = time.perf_counter()
+    histories = program.fit(
+        [train for train, _ in pipelines],
+        [val for _, val in pipelines],
+        job.train.epochs,
+        callbacks,
+        on_epoch=verbose_epoch(job.train.verbose, folds),
+    )
+    fit_time = (time.perf_counter() - start) / len(folds)  # each fold's share of the program
+    x, y = data.x_train, data.y_train
+
+    def batches(index: np.ndarray) -> tf.data.Dataset:
+        return data.pipeline(x[index], y[index], batch_size=engine.EVAL_BATCH)
+
+    # the training part again, without augmentation: the generalisation gap
+    train_pred = [labels(p) for p in program.predict([batches(f.train) for f in folds])]
+    val_pred = [labels(p) for p in program.predict([batches(f.val) for f in folds])]
+    test_pred = [None] * len(folds)
+    if data.x_test is not None:
+        test = data.pipeline(data.x_test, data.y_test, batch_size=engine.EVAL_BATCH)
+        test_pred = [labels(p) for p in program.predict([test] * len(folds))]
     results = []
-    for fold in folds:
-        fold_seed = job.seed * 1000 + fold.index
-        # a full garbage collection (0.45 s with TensorFlow loaded) once per job bounds memory
-        # over a sweep; between folds, dropping Keras's global state is enough
-        keras.backend.clear_session(free_memory=fold.index == 0)
-        keras.utils.set_random_seed(fold_seed)
-        plan = Plan.build(job.aug, data.modality, data.n_classes, seed=fold_seed)
-        model = build_model(
-            job.model,
-            data.input_shape,
-            data.n_classes,
-            learning_rate=job.train.learning_rate,
-            augmentation=plan.in_model,
-            padded=data.padded,
-            soft_labels=plan.soft_labels,
-            mixed_precision=job.train.mixed_precision,
-            jit_compile=job.train.jit_compile,
-        )
-        if fold.index == 0:
-            mlflow.log_text(model_summary(model), "model_summary.txt")
+    for fold, history, train_p, val_p, test_p in zip(
+        folds, histories, train_pred, val_pred, test_pred, strict=True
+    ):
+        train_acc = accuracy_score(y[fold.train], train_p)
+        metrics = {"train_accuracy": train_acc, **scores(y[fold.val], val_p, "val_")}
+        metrics["gap"] = train_acc - metrics["val_accuracy"]
+        if test_p is not None:
+            metrics |= scores(data.y_test, test_p, "test_")
+        metrics["fit_time_s"] = fit_time
+        metrics["epochs_trained"] = float(len(history.get("loss", [])))
+        results.append(FoldResult(fold, history, metrics, val_p))
+    return results
+
+
+def recipe_callbacks(train_cfg: DictConfig) -> list[keras.callbacks.Callback]:
+    """A fold's own early stopping and learning-rate schedule (conf/train/), if any."""
+    out: list[keras.callbacks.Callback] = []
+    if train_cfg.get("reduce_lr"):
+        out.append(keras.callbacks.ReduceLROnPlateau(**train_cfg.reduce_lr))
+    if train_cfg.get("early_stopping"):
+        out.append(keras.callbacks.EarlyStopping(**train_cfg.early_stopping))
+    return out
+
+
+def verbose_epoch(verbose: int, folds: list[Fold]):
+    """`train.verbose` > 0: one line per epoch with every training fold's scores."""
+    if not verbose:
+        return None
+
+    def show(epoch: int, logs: list[dict[str, float] | None]) -> None:
+        for fold, fold_logs in zip(folds, logs, strict=True):
+            if fold_logs is not None:
+                values = " ".join(f"{k}={v:.4f}" for k, v in fold_logs.items())
+                print(f"fold {fold.index} epoch {epoch + 1}: {values}", flush=True)
+
+    return show
+
+
+def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, float]:
+    """Train every fold (several at a time in one program), logging each group as it ends."""
+    folds = list(split(job.cv, data.y_train, job.seed))
+    spec = engine.Spec.of(job, data)
+    size = group_size(job.train, job.model.name, len(folds))
+    results: list[FoldResult] = []
+    for start in range(0, len(folds), size):
+        group = folds[start : start + size]
+        seeds = [fold_seed(job, fold) for fold in group]
+        program = engine.PROGRAMS.get(spec, seeds + seeds[-1:] * (size - len(group)))
+        if start == 0:
+            mlflow.log_text(model_summary(program.networks[0]), "model_summary.txt")
             # a plan of its own, so the preview draws no random numbers from training's layers
-            log_preview(job, data, Plan.build(job.aug, data.modality, data.n_classes, fold_seed))
-        curves = EpochLogger(run_id, f"fold{fold.index}")
-        result = fit_and_evaluate(model, data, fold, job.train, fold_seed, plan, [curves])
-        mlflow.log_metrics({f"fold{fold.index}/final_{k}": v for k, v in result.metrics.items()})
-        log.debug(
-            "%s fold %d/%d val_accuracy=%.4f (%.1f s)",
-            run_name(job),
-            fold.index + 1,
-            len(folds),
-            result.metrics["val_accuracy"],
-            result.metrics["fit_time_s"],
-        )
-        results.append(result)
+            log_preview(job, data, spec.plan(seeds[0]))
+        # a last, smaller group leaves the spare slots idle
+        group_results = train_group(job, data, group, program, run_id)
+        for result in group_results:
+            index = result.fold.index
+            mlflow.log_metrics({f"fold{index}/final_{k}": v for k, v in result.metrics.items()})
+            log.debug(
+                "%s fold %d/%d val_accuracy=%.4f",
+                run_name(job),
+                index + 1,
+                len(folds),
+                result.metrics["val_accuracy"],
+            )
+        results += group_results
 
     y_val = np.concatenate([data.y_train[r.fold.val] for r in results])
     val_pred = np.concatenate([r.val_pred for r in results])
