@@ -20,7 +20,7 @@ Adam's state moves only on real batches). A copy that stopped early (its EarlySt
 from __future__ import annotations
 
 import json
-import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +188,11 @@ class Program:
         self._copy_infer = tf.function(
             self._copy_infer_fn, input_signature=[state[0], state[1], x_spec], autograph=False
         )
+        self._infer = tf.function(
+            self._infer_fn, input_signature=[x_spec] * self.size, autograph=False
+        )
         self._copy_step = self._step = self._val = None  # traced at the first fit
+        self.epoch_seconds: list[float] = []
 
     def _state(self, slot: int) -> tuple[list, list, list]:
         net = self.networks[slot]
@@ -307,10 +311,12 @@ class Program:
             for callback in slot_callbacks:
                 callback.set_model(self.networks[slot])
                 callback.on_train_begin()
+        self.epoch_seconds: list[float] = []  # wall time of each epoch, for the benchmarks
         for epoch in range(epochs):
             active = [s < used and not net.stop_training for s, net in enumerate(self.networks)]
             if not any(active):
                 break
+            started = time.perf_counter()
             self._totals.assign(tf.zeros_like(self._totals))
             active_t = tf.constant(active)
             for batches in zipped:
@@ -318,6 +324,7 @@ class Program:
             for batches in val_zipped:
                 self._val(batches)
             sums = self._totals.numpy()  # the epoch's one wait for the device
+            self.epoch_seconds.append(time.perf_counter() - started)
             epoch_logs: list[dict[str, float] | None] = []
             for slot in range(used):
                 if not active[slot]:
@@ -342,15 +349,34 @@ class Program:
                 callback.on_train_end()
         return histories
 
-    def predict(self, inputs: Sequence[tf.data.Dataset]) -> list[np.ndarray]:
-        """Each slot's predicted probabilities for its own batches of inputs (no augmentation)."""
+    def predict(self, inputs: Sequence[np.ndarray | tf.data.Dataset]) -> list[np.ndarray]:
+        """Each slot's predicted probabilities for its own inputs (no augmentation).
+
+        `inputs[i]`: slot i's inputs, an array (cut into batches here, no tf.data pipeline to
+        build) or a dataset of (x, y) batches (image files decoded on the fly).
+        """
+        batched = [
+            _batches(item) if isinstance(item, np.ndarray) else [x for x, _ in item]
+            for item in inputs
+        ]
+        empty = np.zeros((0, *self.spec.input_shape), np.float32)
+        steps = max(len(b) for b in batched)
         outs: list[list[np.ndarray]] = [[] for _ in inputs]
-        for slot, batches in enumerate(inputs):
-            trainable, non_trainable, _ = self._state(slot)
-            for x, _y in batches:
-                y_pred = self._copy_infer(trainable, non_trainable, x)
-                outs[slot].append(y_pred.numpy())
+        for step in range(steps):
+            xs = [b[step] if step < len(b) else empty for b in batched]
+            xs += [empty] * (self.size - len(xs))
+            for slot, probs in enumerate(self._infer(*xs)[: len(inputs)]):
+                outs[slot].append(probs.numpy())
         return [np.concatenate(o) for o in outs]
+
+    def _infer_fn(self, *xs: tf.Tensor) -> tuple:
+        """Every slot's probabilities for its own batch."""
+        out = []
+        for slot, x in enumerate(xs):
+            trainable, non_trainable, _ = self._state(slot)
+            out.append(self._copy_infer([v.value for v in trainable],
+                                        [v.value for v in non_trainable], x))  # fmt: skip
+        return tuple(out)
 
     def _fill(self, datasets: Sequence[tf.data.Dataset]) -> list[tf.data.Dataset]:
         """One dataset per slot: idle slots get a single empty batch of the same structure."""
@@ -382,8 +408,10 @@ def _zip_padded(datasets: Sequence[tf.data.Dataset]) -> tf.data.Dataset:
     return tf.data.Dataset.zip(tuple(padded))
 
 
-def steps(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)
+def _batches(x: np.ndarray) -> list[np.ndarray]:
+    """An array cut into inference batches (at least one, maybe empty)."""
+    x = np.asarray(x, np.float32)
+    return [x[i : i + EVAL_BATCH] for i in range(0, max(len(x), 1), EVAL_BATCH)]
 
 
 class Cache:

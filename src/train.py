@@ -257,18 +257,23 @@ def train_group(
         callbacks,
         on_epoch=verbose_epoch(job.train.verbose, folds),
     )
-    fit_time = (time.perf_counter() - start) / len(folds)  # each fold's share of the program
+    group_time = time.perf_counter() - start
+    fit_time = group_time / len(folds)  # each fold's share of the program's time in its epochs
     x, y = data.x_train, data.y_train
 
-    def batches(index: np.ndarray) -> tf.data.Dataset:
-        return data.pipeline(x[index], y[index], batch_size=engine.EVAL_BATCH)
+    def inputs(xs: np.ndarray, ys: np.ndarray) -> np.ndarray | tf.data.Dataset:
+        if data.files:  # image files: decoded batch by batch
+            return data.pipeline(xs, ys, batch_size=engine.EVAL_BATCH)
+        return xs
 
     # the training part again, without augmentation: the generalisation gap
-    train_pred = [labels(p) for p in program.predict([batches(f.train) for f in folds])]
-    val_pred = [labels(p) for p in program.predict([batches(f.val) for f in folds])]
+    train_pred = [
+        labels(p) for p in program.predict([inputs(x[f.train], y[f.train]) for f in folds])
+    ]
+    val_pred = [labels(p) for p in program.predict([inputs(x[f.val], y[f.val]) for f in folds])]
     test_pred = [None] * len(folds)
     if data.x_test is not None:
-        test = data.pipeline(data.x_test, data.y_test, batch_size=engine.EVAL_BATCH)
+        test = inputs(data.x_test, data.y_test)
         test_pred = [labels(p) for p in program.predict([test] * len(folds))]
     results = []
     for fold, history, train_p, val_p, test_p in zip(
@@ -280,6 +285,7 @@ def train_group(
         if test_p is not None:
             metrics |= scores(data.y_test, test_p, "test_")
         metrics["fit_time_s"] = fit_time
+        metrics["first_epoch_s"] = program.epoch_seconds[0] if program.epoch_seconds else 0.0
         metrics["epochs_trained"] = float(len(history.get("loss", [])))
         results.append(FoldResult(fold, history, metrics, val_p))
     return results
