@@ -72,7 +72,14 @@ class Spec:
 
     @property
     def key(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True, default=str)
+        """What the traced program depends on. The augmentation only where it is part of the
+        network (in-model layers; mixing changes the loss): jobs that augment in tf.data, or
+        not at all, share one program whatever their augmentation."""
+        plan = self.plan(0)
+        fields = dict(self.__dict__)
+        if plan.in_model is None:
+            fields["aug"] = {"soft_labels": plan.soft_labels}
+        return json.dumps(fields, sort_keys=True, default=str)
 
     def plan(self, seed: int) -> Plan:
         return Plan.build(OmegaConf.create(self.aug), self.modality, self.n_classes, seed=seed)
@@ -422,12 +429,13 @@ class Cache:
         self.program: Program | None = None
 
     def get(self, spec: Spec, seeds: Sequence[int]) -> Program:
-        if self.program is not None and self.key == spec.key and self.program.size == len(seeds):
+        key = spec.key
+        if self.program is not None and self.key == key and self.program.size == len(seeds):
             return self.program
         self.key = self.program = None
         # the previous program's graphs and variables go; one full collection bounds memory
         keras.backend.clear_session(free_memory=True)
-        self.program, self.key = Program(spec, seeds), spec.key
+        self.program, self.key = Program(spec, seeds), key
         return self.program
 
 

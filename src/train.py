@@ -237,11 +237,15 @@ def train_group(
     job: DictConfig,
     data: Dataset,
     folds: list[Fold],
+    spec: engine.Spec,
     program: engine.Program,
     run_id: str,
 ) -> list[FoldResult]:
-    """Train `folds` together in `program` (one slot each) and score each fold's model."""
-    spec = program.spec
+    """Train `folds` together in `program` (one slot each) and score each fold's model.
+
+    `spec` is this job's: a program shared with an earlier job may have been built for another
+    augmentation in tf.data, which the pipelines made here apply.
+    """
     for slot, fold in enumerate(folds):
         program.reset(slot, fold_seed(job, fold))
     pipelines = [fold_pipelines(job, data, fold, spec) for fold in folds]
@@ -285,7 +289,7 @@ def train_group(
         if test_p is not None:
             metrics |= scores(data.y_test, test_p, "test_")
         metrics["fit_time_s"] = fit_time
-        metrics["first_epoch_s"] = program.epoch_seconds[0] if program.epoch_seconds else 0.0
+        metrics["first_epoch_time_s"] = program.epoch_seconds[0] if program.epoch_seconds else 0.0
         metrics["epochs_trained"] = float(len(history.get("loss", [])))
         results.append(FoldResult(fold, history, metrics, val_p))
     return results
@@ -330,7 +334,7 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
             # a plan of its own, so the preview draws no random numbers from training's layers
             log_preview(job, data, spec.plan(seeds[0]))
         # a last, smaller group leaves the spare slots idle
-        group_results = train_group(job, data, group, program, run_id)
+        group_results = train_group(job, data, group, spec, program, run_id)
         for result in group_results:
             index = result.fold.index
             mlflow.log_metrics({f"fold{index}/final_{k}": v for k, v in result.metrics.items()})

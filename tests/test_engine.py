@@ -152,3 +152,18 @@ def test_a_program_is_reused_by_the_next_job_with_the_same_architecture(make_cfg
     assert engine.PROGRAMS.program is not program
     assert fold_record(reused.run_id, 3) == fold_record(fresh.run_id, 3)
     assert fold_record(first.run_id, 3) != fold_record(reused.run_id, 3)
+
+
+def test_jobs_that_augment_in_tf_data_share_a_program_and_keep_their_augmentation(make_cfg):
+    """No augmentation layer in the network: aug=none and aug=heavy in tf.data trace one program,
+    and the second job still trains on its own augmentation (its numbers equal a fresh
+    program's, and differ from the unaugmented job's)."""
+    common = ["data.subset=300", "cv.folds=3", "aug.placement=dataset", "sweep.rerun=true"]
+    plain = run(make_cfg("aug=none", *common))
+    program = engine.PROGRAMS.program
+    heavy = run(make_cfg("aug=heavy", *common))
+    assert engine.PROGRAMS.program is program
+    engine.PROGRAMS.program = None
+    fresh = run(make_cfg("aug=heavy", *common))
+    assert fold_record(heavy.run_id, 3) == fold_record(fresh.run_id, 3)
+    assert fold_record(heavy.run_id, 3)["fold0/loss"] != fold_record(plain.run_id, 3)["fold0/loss"]
