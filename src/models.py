@@ -1,8 +1,9 @@
-"""Keras Sequential builders, one per `model=<name>` choice, built from config in one place."""
+"""Keras model builders, one per `model=<name>` choice, built from config in one place."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -15,7 +16,13 @@ from src.errors import ConfigError
 MODEL_CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "model"
 # `model=auto` picks the model that fits the data's modality
 AUTO_MODEL = {"image": "cnn", "series": "lstm"}
-MODALITY = {"cnn": "image", "lstm": "series", "cnn1d": "series"}
+MODALITY = {
+    "cnn": "image",
+    "lstm": "series",
+    "cnn1d": "series",
+    "fcn": "series",
+    "resnet": "series",
+}
 
 
 def resolve_model_cfg(model_cfg: DictConfig, modality: str) -> DictConfig:
@@ -56,25 +63,80 @@ def _lstm(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
     return layers
 
 
-def _cnn1d(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
+def _conv_bn(filters: int, kernel_size: int, momentum: float) -> list[keras.Layer]:
     # Conv1D cannot take a mask: padded steps are zeros the convolutions see like any other value
+    return [
+        keras.layers.Conv1D(filters, kernel_size, padding="same"),
+        keras.layers.BatchNormalization(momentum=momentum),
+    ]
+
+
+def _conv_blocks(
+    filters: Sequence[int], kernel_sizes: Sequence[int], momentum: float
+) -> list[keras.Layer]:
+    """[Conv1D-BatchNorm-ReLU] per (filters, kernel size) pair."""
     layers: list[keras.Layer] = []
-    for filters in cfg.filters:
-        layers += [
-            keras.layers.Conv1D(filters, cfg.kernel_size, padding="same"),
-            keras.layers.BatchNormalization(momentum=cfg.batchnorm_momentum),
-            keras.layers.Activation("relu"),
-        ]
+    for n, k in zip(filters, kernel_sizes, strict=True):
+        layers += [*_conv_bn(n, k, momentum), keras.layers.Activation("relu")]
+    return layers
+
+
+def _cnn1d(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
+    kernel_sizes = [cfg.kernel_size] * len(cfg.filters)
+    layers = _conv_blocks(cfg.filters, kernel_sizes, cfg.batchnorm_momentum)
     layers.append(keras.layers.GlobalAveragePooling1D())
     if cfg.dropout:
         layers.append(keras.layers.Dropout(cfg.dropout))
     return layers
 
 
-BUILDERS: dict[str, Callable[[DictConfig, bool], list[keras.Layer]]] = {
+def _fcn(cfg: DictConfig, padded: bool) -> list[keras.Layer]:
+    """Wang et al. 2017's FCN as hfawaz/dl-4-tsc classifiers/fcn.py builds it."""
+    layers = _conv_blocks(cfg.filters, cfg.kernel_sizes, cfg.batchnorm_momentum)
+    return [*layers, keras.layers.GlobalAveragePooling1D()]
+
+
+# a Functional body: a tensor in, a tensor out (for what a Sequential cannot say, e.g. shortcuts)
+Body = Callable[[keras.KerasTensor], keras.KerasTensor]
+
+
+def _resnet(cfg: DictConfig, padded: bool) -> Body:
+    """Wang et al. 2017's ResNet as hfawaz/dl-4-tsc classifiers/resnet.py builds it.
+
+    Per block: Conv1D-BatchNorm-ReLU per entry of `kernel_sizes`, without the last ReLU, plus a
+    shortcut, then ReLU. The shortcut is a 1x1 Conv1D + BatchNorm in the first block (their code
+    projects the input series there whatever its channel count) and wherever the channel count
+    changes, BatchNorm alone otherwise.
+    """
+    momentum = cfg.batchnorm_momentum
+
+    def body(x: keras.KerasTensor) -> keras.KerasTensor:
+        for i, filters in enumerate(cfg.filters):
+            *first, last = cfg.kernel_sizes
+            stack = _conv_blocks([filters] * len(first), first, momentum)
+            y = _apply([*stack, *_conv_bn(filters, last, momentum)], x)
+            if i == 0 or x.shape[-1] != filters:
+                x = _apply(_conv_bn(filters, 1, momentum), x)
+            else:
+                x = keras.layers.BatchNormalization(momentum=momentum)(x)
+            x = keras.layers.Activation("relu")(keras.layers.Add()([x, y]))
+        return keras.layers.GlobalAveragePooling1D()(x)
+
+    return body
+
+
+def _apply(layers: list[keras.Layer], x: keras.KerasTensor) -> keras.KerasTensor:
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+BUILDERS: dict[str, Callable[[DictConfig, bool], list[keras.Layer] | Body]] = {
     "cnn": _cnn,
     "lstm": _lstm,
     "cnn1d": _cnn1d,
+    "fcn": _fcn,
+    "resnet": _resnet,
 }
 
 
@@ -109,6 +171,49 @@ class Adam(keras.optimizers.Adam):
             self.update_step(grad, variable, learning_rate)
 
 
+@contextmanager
+def _dtype_policy(mixed_precision: bool) -> Iterator[None]:
+    """Layers made inside compute in float16 when asked; the global policy is restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_network(
+    model_cfg: DictConfig,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    *,
+    augmentation: keras.Layer | None = None,
+    padded: bool = False,
+    soft_labels: bool = False,
+    mixed_precision: bool = False,
+) -> tuple[keras.Model, str]:
+    """The uncompiled network, [augmentation] + the model's body + a head, and its loss name.
+
+    Augmentation sits at the front of the model, so it runs only when `training=True`. A body
+    given as layers makes a Sequential, one given as a function a Functional model.
+    `mixed_precision` computes the body in float16 with float32 weights (the head stays
+    float32, so the softmax and the loss are exact); it is for accelerators.
+    """
+    with _dtype_policy(mixed_precision):
+        output, loss = head(n_classes, soft_labels)
+        body = BUILDERS[model_cfg.name](model_cfg, padded)
+        if not isinstance(body, list):  # the layers are made as the body is called
+            inputs = keras.Input(shape=input_shape)
+            features = body(augmentation(inputs) if augmentation is not None else inputs)
+    if mixed_precision:  # the head in float32, as Keras's mixed precision guide does
+        output = type(output).from_config({**output.get_config(), "dtype": "float32"})
+    if not isinstance(body, list):
+        return keras.Model(inputs, output(features), name=model_cfg.name), loss
+    front = [augmentation] if augmentation is not None else []
+    layers = [keras.Input(shape=input_shape), *front, *body, output]
+    return keras.Sequential(layers, name=model_cfg.name), loss
+
+
 def build_model(
     model_cfg: DictConfig,
     input_shape: tuple[int, ...],
@@ -120,26 +225,19 @@ def build_model(
     soft_labels: bool = False,
     mixed_precision: bool = False,
     jit_compile: bool = False,
-) -> keras.Sequential:
-    """A compiled Sequential: [augmentation] + the model's layers + a head sized to the classes.
+) -> keras.Model:
+    """`build_network`'s model compiled with augsweep's Adam and accuracy.
 
-    Augmentation sits at the front of the model, so it runs only when `training=True`.
-    `mixed_precision` computes the model's layers in float16 with float32 weights (the head
-    stays float32, so the softmax and the loss are exact); `jit_compile` XLA-compiles the
-    train, test and predict steps. Both are for accelerators.
+    `jit_compile` XLA-compiles the train, test and predict steps (for accelerators).
     """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
-    try:
-        output, loss = head(n_classes, soft_labels)
-        layers = BUILDERS[model_cfg.name](model_cfg, padded)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    if mixed_precision:  # the head in float32, as Keras's mixed precision guide does
-        output = type(output).from_config({**output.get_config(), "dtype": "float32"})
-    front = [augmentation] if augmentation is not None else []
-    model = keras.Sequential(
-        [keras.Input(shape=input_shape), *front, *layers, output], name=model_cfg.name
+    model, loss = build_network(
+        model_cfg,
+        input_shape,
+        n_classes,
+        augmentation=augmentation,
+        padded=padded,
+        soft_labels=soft_labels,
+        mixed_precision=mixed_precision,
     )
     model.compile(
         optimizer=Adam(learning_rate), loss=loss, metrics=["accuracy"], jit_compile=jit_compile
