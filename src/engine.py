@@ -28,12 +28,10 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.backend.common.stateless_scope import in_stateless_scope
-from keras.src.optimizers.base_optimizer import BaseOptimizer
 from omegaconf import DictConfig, OmegaConf
 
 from src.augment.plan import Plan
-from src.models import Adam, build_model
+from src.models import Adam, build_network
 
 # `train.parallel_folds=auto`: the model families whose folds train faster together, as
 # `python -m benchmarks.engine` measured them (benchmarks/README.md)
@@ -84,23 +82,26 @@ class Spec:
     def plan(self, seed: int) -> Plan:
         return Plan.build(OmegaConf.create(self.aug), self.modality, self.n_classes, seed=seed)
 
-    def network(self, seed: int) -> keras.Model:
-        """The fold's network as serial training builds it: weights and aug seeds from `seed`."""
+    def network(self, seed: int) -> tuple[keras.Model, str]:
+        """The fold's network and loss name: weights and augmentation seeds from `seed`.
+
+        Built as serial training builds it (the same draws in the same order), uncompiled:
+        the engine trains it. Its `optimizer` is the fold's own Adam, for Keras callbacks.
+        """
         keras.utils.set_random_seed(seed)
         plan = self.plan(seed)
-        net = build_model(
+        net, loss = build_network(
             OmegaConf.create(self.model),
             self.input_shape,
             self.n_classes,
-            learning_rate=self.learning_rate,
             augmentation=plan.in_model,
             padded=self.padded,
             soft_labels=plan.soft_labels,
             mixed_precision=self.mixed_precision,
-            jit_compile=self.jit_compile,
         )
-        net.compile(optimizer=StatelessAdam(self.learning_rate), loss=net.loss)
-        return net
+        net.optimizer = Adam(self.learning_rate)
+        net.stop_training = False
+        return net, loss
 
 
 # the loss names `models.head` compiles with, as the Loss objects that Keras's `compile` makes
@@ -111,41 +112,8 @@ LOSSES = {
 }
 
 
-@keras.saving.register_keras_serializable(package="augsweep")
-class StatelessAdam(Adam):
-    """augsweep's Adam with Keras's `stateless_apply`, which Keras refuses on TensorFlow.
-
-    Keras's TensorFlow optimizer assigns to the tf.Variables under its Keras variables, past
-    Keras's StatelessScope, because tf.distribute needs that. Without a distribution strategy
-    (never in augsweep) the base optimizer's assignments through the Keras variables are the
-    same arithmetic, and they respect the scope: the engine traces one copy's Adam step as a
-    function of its state and calls it for every copy.
-    """
-
-    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        return BaseOptimizer.stateless_apply(self, optimizer_variables, grads, trainable_variables)
-
-    def _var_key(self, variable):  # the Keras variable itself, not the tf.Variable it wraps
-        return BaseOptimizer._var_key(self, variable)
-
-    def assign(self, variable, value):
-        if in_stateless_scope():
-            return variable.assign(value)
-        return super().assign(variable, value)
-
-    def assign_add(self, variable, value):
-        if in_stateless_scope():
-            return variable.assign_add(value)
-        return super().assign_add(variable, value)
-
-    def assign_sub(self, variable, value):
-        if in_stateless_scope():
-            return variable.assign_sub(value)
-        return super().assign_sub(variable, value)
-
-
 def _mean_loss(loss: Any) -> keras.losses.Loss:
-    """The compiled loss as Keras's `fit` reduces it: the mean over the batch's samples."""
+    """The loss as Keras's `compile` makes it and `fit` reduces it: the mean over the batch."""
     if isinstance(loss, keras.losses.Loss):
         return loss
     return LOSSES[loss]()
@@ -176,15 +144,14 @@ class Program:
     def __init__(self, spec: Spec, seeds: Sequence[int]) -> None:
         self.spec = spec
         self.size = len(seeds)
-        self.networks = [spec.network(seed) for seed in seeds]
+        self.networks, losses = zip(*(spec.network(seed) for seed in seeds), strict=True)
         self.optimizers = [net.optimizer for net in self.networks]
         for net, optimizer in zip(self.networks, self.optimizers, strict=True):
             optimizer.build(net.trainable_variables)
         self._fresh_optimizer = [[v.numpy() for v in o.variables] for o in self.optimizers]
         # slot -> the seed its weights came from, while they are still untouched
         self._pristine: dict[int, int] = dict(enumerate(seeds))
-        net, optimizer = self.networks[0], self.optimizers[0]
-        self._loss = _mean_loss(net.loss)
+        self._loss = _mean_loss(losses[0])
         # per-slot sums of (loss x n, correct, n) over an epoch's training and validation batches
         self._totals = tf.Variable(tf.zeros((self.size, 6)), trainable=False)
         state = [
@@ -209,7 +176,7 @@ class Program:
     def reset(self, slot: int, seed: int) -> None:
         """Slot `slot` as fold `seed` starts: seeded initial weights, fresh optimizer state."""
         if self._pristine.get(slot) != seed:
-            template = self.spec.network(seed)
+            template, _ = self.spec.network(seed)
             for target, source in zip(
                 self.networks[slot].variables, template.variables, strict=True
             ):

@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
+from keras.src.backend.common.stateless_scope import in_stateless_scope
+from keras.src.optimizers.base_optimizer import BaseOptimizer
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import ConfigError
@@ -170,6 +171,36 @@ class Adam(keras.optimizers.Adam):
         for grad, variable in zip(grads, trainable_variables, strict=True):
             self.update_step(grad, variable, learning_rate)
 
+    # Keras's `stateless_apply`, which Keras refuses on TensorFlow: its TensorFlow optimizer
+    # assigns to the tf.Variables under the Keras variables, past Keras's StatelessScope,
+    # because tf.distribute needs that. Without a strategy the base optimizer's assignments
+    # through the Keras variables are the same arithmetic and respect the scope, so the training
+    # engine can trace one copy's Adam step as a function of its state (src/engine.py).
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        if tf.distribute.has_strategy():
+            return super().stateless_apply(optimizer_variables, grads, trainable_variables)
+        return BaseOptimizer.stateless_apply(self, optimizer_variables, grads, trainable_variables)
+
+    def _var_key(self, variable):  # the Keras variable itself, read in or out of the scope
+        if tf.distribute.has_strategy():
+            return super()._var_key(variable)
+        return BaseOptimizer._var_key(self, variable)
+
+    def assign(self, variable, value):
+        if in_stateless_scope():
+            return variable.assign(value)
+        return super().assign(variable, value)
+
+    def assign_add(self, variable, value):
+        if in_stateless_scope():
+            return variable.assign_add(value)
+        return super().assign_add(variable, value)
+
+    def assign_sub(self, variable, value):
+        if in_stateless_scope():
+            return variable.assign_sub(value)
+        return super().assign_sub(variable, value)
+
 
 @contextmanager
 def _dtype_policy(mixed_precision: bool) -> Iterator[None]:
@@ -243,11 +274,3 @@ def build_model(
         optimizer=Adam(learning_rate), loss=loss, metrics=["accuracy"], jit_compile=jit_compile
     )
     return model
-
-
-def predict_labels(model: keras.Model, batches: tf.data.Dataset) -> np.ndarray:
-    """Class indices predicted for a dataset of batches (inference mode: no augmentation)."""
-    probs = model.predict(batches, verbose=0)
-    if probs.shape[-1] == 1:
-        return (probs[:, 0] > 0.5).astype(np.int64)
-    return probs.argmax(axis=-1).astype(np.int64)

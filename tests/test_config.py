@@ -109,7 +109,7 @@ def test_model_of_the_wrong_modality_is_an_error(make_cfg):
     [
         (["data=mnist"], r"unknown dataset data='mnist'; accepted: arrow_head, basic_motions, d"),
         (["-m", "data=digits,cifar"], r"unknown dataset data='cifar'; accepted: .*gunpoint"),
-        (["model=resnet"], r"unknown model model='resnet'; accepted: auto, cnn, cnn1d, lstm"),
+        (["model=vgg"], r"unknown model model='vgg'; accepted: auto, cnn, cnn1d, fcn, lstm, resn"),
         (
             ["-m", "aug=light,extreme"],
             r"unknown augmentation aug='extreme'; accepted: blur, .*heavy, idg",
