@@ -4,8 +4,9 @@
 
 It runs the real `python -m src.sweep -m ...` on digits (2 folds, 2 epochs a job, so 50 jobs
 take minutes) into a temporary store, with a Hydra callback that records the process's RSS
-after every job; twice, side by side: with augsweep's Adam and with Keras's own Adam, which
-leaks a few MB per trained model (see src.models.Adam).
+after every job; twice, side by side: with the folds of a job trained together
+(`train.parallel_folds=true`) and one at a time (`false`). Consecutive jobs alternate between
+two augmentations, so every job builds and traces a new program (the worst case for memory).
 Results: benchmarks/results/sweep_memory.{json,md}.
 """
 
@@ -28,8 +29,10 @@ from benchmarks.machine import write
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_ENV = "AUGSWEEP_BENCH_RSS_LOG"
-VARIANTS = {"augsweep Adam": [], "keras Adam": ["+hydra.callbacks.keras_adam._target_="
-                                                 "benchmarks.sweep_memory.KerasAdam"]}  # fmt: skip
+VARIANTS = {
+    "folds together": ["train.parallel_folds=true"],
+    "one fold at a time": ["train.parallel_folds=false"],
+}
 
 
 class RssAfterJob(Callback):
@@ -39,17 +42,6 @@ class RssAfterJob(Callback):
         rss = psutil.Process().memory_info().rss / 2**20
         with open(os.environ[LOG_ENV], "a") as log:
             log.write(json.dumps({"job": config.hydra.job.num + 1, "rss_mb": rss}) + "\n")
-
-
-class KerasAdam(Callback):
-    """Builds the models with Keras's own Adam: the baseline this benchmark compares against."""
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        import keras
-
-        import src.models
-
-        src.models.Adam = keras.optimizers.Adam
 
 
 def sweep_rss(seeds: int, extra: list[str]) -> tuple[dict[int, float], float]:
@@ -89,7 +81,7 @@ def main() -> None:
         f"# Sweep memory: RSS after in-process jobs\n\n"
         f"`python -m benchmarks.sweep_memory`: {jobs} jobs in one process (digits CNN, "
         f"aug=light,heavy x {args.seeds} seeds, 2 folds x 2 epochs a job), RSS in MB after each "
-        f"job, with augsweep's Adam and with Keras's own.\n\n"
+        f"job, folds trained together and one at a time.\n\n"
         f"| jobs done | {header} |\n|---|{'---|' * len(VARIANTS)}\n{rows}\n\n"
         + "".join(
             f"- {name}: {per_job[name]:+.2f} MB per job after job 10; sweep took "

@@ -83,6 +83,10 @@ def check_job(cfg: DictConfig) -> None:
         )
     for key, callback in (("early_stopping", "EarlyStopping"), ("reduce_lr", "ReduceLROnPlateau")):
         check_callback(cfg.train, key, callback)
+    clip = cfg.train.get("clipnorm")
+    if clip is not None and (not isinstance(clip, int | float) or isinstance(clip, bool)
+                             or not clip > 0):  # fmt: skip
+        raise ConfigError(f"train.clipnorm={clip!r} is not allowed; accepted: null or a number > 0")
     lr = cfg.train.learning_rate
     if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
         raise ConfigError(f"train.learning_rate={lr!r} is not allowed; accepted: a number > 0")

@@ -51,6 +51,7 @@ class Spec:
     n_classes: int
     padded: bool
     learning_rate: float
+    clipnorm: float | None
     mixed_precision: bool
     jit_compile: bool
 
@@ -64,6 +65,7 @@ class Spec:
             data.n_classes,
             bool(data.padded),
             float(job.train.learning_rate),
+            None if job.train.get("clipnorm") is None else float(job.train.clipnorm),
             bool(job.train.mixed_precision),
             bool(job.train.jit_compile),
         )
@@ -99,7 +101,7 @@ class Spec:
             soft_labels=plan.soft_labels,
             mixed_precision=self.mixed_precision,
         )
-        net.optimizer = Adam(self.learning_rate)
+        net.optimizer = Adam(self.learning_rate, clipnorm=self.clipnorm)
         net.stop_training = False
         return net, loss
 

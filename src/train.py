@@ -250,7 +250,8 @@ def train_group(
         program.reset(slot, fold_seed(job, fold))
     pipelines = [fold_pipelines(job, data, fold, spec) for fold in folds]
     callbacks = [
-        [FailOnNaN(), EpochLogger(run_id, f"fold{fold.index}"), *recipe_callbacks(job.train)]
+        # the recipe's callbacks first: ReduceLROnPlateau puts the rate into the logged curves
+        [FailOnNaN(), *recipe_callbacks(job.train), EpochLogger(run_id, f"fold{fold.index}")]
         for fold in folds
     ]
     start = time.perf_counter()

@@ -11,7 +11,7 @@ from src import engine
 from src.cv import split
 from src.train import fold_pipelines, fold_seed, prepare, run
 
-CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
+CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
 
 def fold_record(run_id: str, folds: int) -> dict[str, object]:
@@ -24,7 +24,10 @@ def fold_record(run_id: str, folds: int) -> dict[str, object]:
     for k in range(folds):
         for curve in CURVES:
             history = client.get_metric_history(run_id, f"fold{k}/{curve}")
-            record[f"fold{k}/{curve}"] = [m.value for m in sorted(history, key=lambda m: m.step)]
+            if history:  # learning_rate: only with a schedule
+                record[f"fold{k}/{curve}"] = [
+                    m.value for m in sorted(history, key=lambda m: m.step)
+                ]
     return record
 
 
@@ -140,6 +143,19 @@ def test_a_fold_that_stops_early_stops_alone(make_cfg):
         assert parallel[f"fold{k}/final_val_accuracy"] <= best + 1e-9
 
 
+def test_each_fold_lowers_its_own_learning_rate(make_cfg):
+    """ReduceLROnPlateau per fold: each fold's rate (its logged curve) halves at its own
+    plateaus, as it does when the fold trains alone."""
+    lower = "train.reduce_lr={monitor: val_loss, factor: 0.5, patience: 1}"
+    overrides = ["data.subset=300", "train.epochs=10", "train.learning_rate=0.01", lower]
+    parallel, serial = parallel_and_serial(make_cfg, *overrides)
+    assert parallel == serial
+    rates = [parallel[f"fold{k}/learning_rate"] for k in range(3)]
+    assert all(r[0] == pytest.approx(0.01) for r in rates), rates
+    assert any(min(r) <= 0.005 + 1e-9 for r in rates), rates  # halved at least once somewhere
+    assert len({tuple(r) for r in rates}) > 1, rates  # not one schedule for every fold
+
+
 def test_a_program_is_reused_by_the_next_job_with_the_same_architecture(make_cfg):
     """An in-process sweep over seeds traces once; each job still starts from its seed's
     weights (the same metrics as a job run in a fresh program)."""
@@ -167,3 +183,19 @@ def test_jobs_that_augment_in_tf_data_share_a_program_and_keep_their_augmentatio
     fresh = run(make_cfg("aug=heavy", *common))
     assert fold_record(heavy.run_id, 3) == fold_record(fresh.run_id, 3)
     assert fold_record(heavy.run_id, 3)["fold0/loss"] != fold_record(plain.run_id, 3)["fold0/loss"]
+
+
+@pytest.mark.parametrize(
+    ("recipe", "model"), [("fcn", "fcn"), ("resnet", "resnet"), ("lstm", "lstm")]
+)
+def test_training_recipes_reach_the_run(make_cfg, recipe, model):
+    """conf/train/<recipe>.yaml: its keys are the job's params, its callbacks run per fold."""
+    cfg = make_cfg("data=gunpoint", f"model={model}", f"train={recipe}", "train.epochs=3",
+                   "cv.folds=2", "aug=none")  # fmt: skip
+    result = run(cfg)
+    params = MlflowClient().get_run(result.run_id).data.params
+    assert params["train.name"] == recipe
+    assert params["train.reduce_lr.monitor"] == "loss" and params["train.reduce_lr.factor"] == "0.5"
+    assert params["train.early_stopping.restore_best_weights"] == "True"
+    assert params["train.batch_size"] == str(cfg.train.batch_size)
+    assert result.metrics["epochs_trained_mean"] == 3
