@@ -17,8 +17,9 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src import resume
+from src.errors import ConfigError, stop_reason
 from src.study import study_tags, with_grid
-from src.tracking import SWEEP_ENV, setup, tracking_uri, varying
+from src.tracking import SWEEP_ENV, setup, store_errors, tracking_uri, varying
 
 log = logging.getLogger(__name__)
 COUNTED = ("FINISHED", "FAILED", "KILLED")
@@ -92,7 +93,30 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         os.environ.pop(SWEEP_ENV, None)  # an earlier sweep's, in this process, is not this one's
-        experiment_id = setup(config.tracking)
+        uri = tracking_uri(config.tracking)
+        try:  # a store that cannot be written stops the sweep here, before any job
+            experiment_id = setup(config.tracking)
+            with store_errors(uri):
+                run_id, size, swept = self._start_parent(config, experiment_id)
+        except ConfigError as err:
+            print(f"augsweep: error: {err}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        context = {
+            "parent_run_id": run_id,
+            "size": size,
+            "swept": swept,
+            "tracking_uri": uri,
+            "cwd": os.getcwd(),
+        }
+        os.environ[SWEEP_ENV] = json.dumps(context)
+        to_ray_workers(config, SWEEP_ENV, os.environ[SWEEP_ENV])
+        heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s)
+        _HEARTBEATS[run_id] = heartbeat.__enter__()
+        log.info("sweep parent run %s in %s", run_id, uri)
+
+    @staticmethod
+    def _start_parent(config: DictConfig, experiment_id: str) -> tuple[str, int | None, list[str]]:
+        """Mark the dead runs of earlier sweeps KILLED, then create this sweep's parent run."""
         resume.reap(experiment_id, config.sweep.dead_after_s)
         overrides = with_sweeper_params(config)
         size, swept = grid(overrides)
@@ -111,39 +135,12 @@ class SweepCallback(Callback):
         )
         if size is not None:
             client.log_metric(run.info.run_id, "jobs_total", size)
-        context = {
-            "parent_run_id": run.info.run_id,
-            "size": size,
-            "swept": swept,
-            "tracking_uri": tracking_uri(config.tracking),
-            "cwd": os.getcwd(),
-        }
-        os.environ[SWEEP_ENV] = json.dumps(context)
-        to_ray_workers(config, SWEEP_ENV, os.environ[SWEEP_ENV])
-        heartbeat = resume.Heartbeat(run.info.run_id, config.sweep.heartbeat_s)
-        _HEARTBEATS[run.info.run_id] = heartbeat.__enter__()
-        log.info("sweep parent run %s in %s", run.info.run_id, tracking_uri(config.tracking))
+        return run.info.run_id, size, swept
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        context = json.loads(os.environ.pop(SWEEP_ENV, "{}"))
-        parent = context.get("parent_run_id")
-        beating = _HEARTBEATS.pop(parent, None)
-        if beating is not None:
-            beating.__exit__()
+        counts, failed, parent = end_sweep()
         if parent is None:
             return
-        client = MlflowClient()
-        run = client.get_run(parent)
-        children = client.search_runs(
-            [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
-        )
-        skipped = {k: v for k, v in run.data.tags.items() if k.startswith(resume.SKIPPED_PREFIX)}
-        counts, failed = summary(children, skipped, context["swept"])
-        now = int(time.time() * 1000)
-        client.log_batch(
-            parent, metrics=[Metric(f"jobs_{k}", v, now, 0) for k, v in counts.items()]
-        )
-        client.set_terminated(parent, "FAILED" if failed else "FINISHED")
         print(
             f"augsweep: sweep done: {counts['finished']} finished, {counts['failed']} failed, "
             f"{counts['skipped']} skipped (already in the store); parent run {parent}",
@@ -153,3 +150,31 @@ class SweepCallback(Callback):
             print(f"augsweep: failed: {line}", flush=True)
         if failed:
             raise SystemExit(1)
+
+
+def end_sweep(
+    stop: KeyboardInterrupt | None = None,
+) -> tuple[dict[str, int], list[str], str | None]:
+    """End the running sweep's parent run with its counts: FINISHED, FAILED when a job failed,
+    KILLED with the reason when `stop` (Ctrl-C, SIGTERM) ended the sweep. Returns the counts,
+    a line per failed job and the parent's id (None outside a sweep)."""
+    context = json.loads(os.environ.pop(SWEEP_ENV, "{}"))
+    parent = context.get("parent_run_id")
+    beating = _HEARTBEATS.pop(parent, None)
+    if beating is not None:
+        beating.__exit__()
+    if parent is None:
+        return {}, [], None
+    client = MlflowClient()
+    run = client.get_run(parent)
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
+    )
+    skipped = {k: v for k, v in run.data.tags.items() if k.startswith(resume.SKIPPED_PREFIX)}
+    counts, failed = summary(children, skipped, context["swept"])
+    now = int(time.time() * 1000)
+    client.log_batch(parent, metrics=[Metric(f"jobs_{k}", v, now, 0) for k, v in counts.items()])
+    if stop is not None:
+        client.set_tag(parent, "augsweep.killed", stop_reason(stop))
+    client.set_terminated(parent, "KILLED" if stop else "FAILED" if failed else "FINISHED")
+    return counts, failed, parent

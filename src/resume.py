@@ -4,16 +4,26 @@ Every run this package starts carries the host and the process (PID and its star
 runs it, and a heartbeat tag refreshed while it runs. A run left RUNNING is dead when its
 process is gone from this host, or, for a run on another host, when its heartbeat is older
 than `sweep.dead_after_s`.
+
+Sweeps that share a SQLite store take turns, through lock files beside the database, for what
+must not interleave: creating the store (MLflow's table creation races), and deciding to train
+a config (no FINISHED or live run of it yet) until the run that claims it exists, so two
+sweeps never both train it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import mlflow
 import psutil
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
@@ -28,6 +38,9 @@ HOST, PID, PID_STARTED, HEARTBEAT = (
 )
 # tags of the sweep's parent run, one per job it did not train: value = the run it reused
 SKIPPED_PREFIX = "augsweep.skipped."
+LOCKS = {"store": ".augsweep-store.lock", "claim": ".augsweep-claim.lock"}  # beside mlflow.db
+LOCK_WAIT_S = 120.0  # then go on without it (a warning): a hung process must not stall every sweep
+_CLAIM: list[int] = []  # the lock file this process holds between earlier_run and release_claim
 
 
 def _process_started(pid: int) -> float | None:
@@ -73,6 +86,63 @@ class Heartbeat:
         self._thread.join()
 
 
+def lock_file(kind: str, uri: str | None = None) -> Path | None:
+    """A lock file (LOCKS) of a SQLite store (the current tracking URI by default); None for
+    other stores.
+
+    A server's store is shared by machines that share no file to lock: no lock there.
+    """
+    uri = uri or mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///") + LOCKS[kind])
+
+
+def _acquire(path: Path | None, wait_s: float = LOCK_WAIT_S) -> int | None:
+    """An exclusive lock on `path` (an open file descriptor), or None without one."""
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:  # setup has checked the directory; a lock is not worth failing for
+        log.warning("store lock %s cannot be opened (%s): going on without it", path, err)
+        return None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                log.warning("store lock %s still held after %.0f s: going on without it",
+                            path, wait_s)  # fmt: skip
+                return None
+            time.sleep(0.05)
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the last descriptor of the file releases its flock
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold the store's lock (SQLite only) while the first process creates the store."""
+    fd = _acquire(lock_file("store", uri))
+    try:
+        yield
+    finally:
+        _release(fd)
+
+
+def release_claim() -> None:
+    """Let other sweeps decide again: the run that claims this process's config exists now (or
+    the job will not start one)."""
+    while _CLAIM:
+        _release(_CLAIM.pop())
+
+
 def is_dead(run: Run, dead_after_s: float, now: float | None = None) -> bool:
     """A RUNNING run whose process is gone (same host) or whose heartbeat stopped (any host)."""
     if run.info.status != "RUNNING":
@@ -104,17 +174,27 @@ def reap(experiment_id: str, dead_after_s: float, filter_string: str = "") -> li
 def earlier_run(experiment_id: str, digest: str, dead_after_s: float) -> Run | None:
     """A FINISHED run of this config, else one still running elsewhere, else None.
 
-    Dead runs of the config are marked KILLED first, so the job trains again.
+    Dead runs of the config are marked KILLED first, so the job trains again. When it returns
+    None this process keeps the store's lock: the job is about to start the run that claims
+    the config, and `tracking.job_run` calls `release_claim` once that run exists, so another
+    sweep deciding about the same config at the same moment finds that run.
     """
+    release_claim()  # a claim left by a job that never started its run
+    _CLAIM.extend(fd for fd in [_acquire(lock_file("claim"))] if fd is not None)
     same = f"tags.config_hash = '{digest}'"
-    reap(experiment_id, dead_after_s, same)
-    for status in ("FINISHED", "RUNNING"):
-        found = MlflowClient().search_runs(
-            [experiment_id],
-            f"{same} AND attributes.status = '{status}'",
-            max_results=1,
-            order_by=["attributes.start_time DESC"],
-        )
-        if found:
-            return found[0]
+    try:
+        reap(experiment_id, dead_after_s, same)
+        for status in ("FINISHED", "RUNNING"):
+            found = MlflowClient().search_runs(
+                [experiment_id],
+                f"{same} AND attributes.status = '{status}'",
+                max_results=1,
+                order_by=["attributes.start_time DESC"],
+            )
+            if found:
+                release_claim()
+                return found[0]
+    except BaseException:
+        release_claim()
+        raise
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 
@@ -11,10 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from src.callbacks import end_sweep
 from src.config import check_cli
-from src.errors import ConfigError
+from src.errors import ConfigError, Terminated, stop_reason
 from src.study import PRESET_KEY, run_study, study_of
-from src.tracking import sweep_context, varying
+from src.tracking import stop_on_sigterm, sweep_context, varying
 from src.train import JobResult, run
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,24 @@ def global_experiment(args: list[str]) -> list[str]:
     ]
 
 
+def stopped(stop: KeyboardInterrupt) -> int:
+    """Ctrl-C or SIGTERM: the job's run has ended KILLED; end the sweep's parent run KILLED too,
+    say how to resume, and return the exit status a shell expects (128 + the signal)."""
+    try:
+        _, _, parent = end_sweep(stop)
+    except Exception as err:  # the store is gone too: the next sweep marks the parent KILLED
+        log.error("the sweep's parent run could not be ended KILLED: %s", err)
+        parent = None
+    ended = f"the running job's run and the sweep's parent run {parent}" if parent else "its run"
+    print(
+        f"augsweep: {stop_reason(stop)}: {ended} ended KILLED; the same command resumes, "
+        "training only what is not FINISHED",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+
+
 if __name__ == "__main__":
     sys.argv[1:] = global_experiment(multirun_first(sys.argv[1:]))
     try:
@@ -105,4 +125,8 @@ if __name__ == "__main__":
         raise SystemExit(2) from None
     if study is not None:  # a preset of several grids: each its own sweep, then the report
         raise SystemExit(run_study(*study, sys.argv[1:]))
-    main()
+    stop_on_sigterm()  # what SLURM and most schedulers send before they kill a job
+    try:
+        main()
+    except KeyboardInterrupt as stop:
+        raise SystemExit(stopped(stop)) from None

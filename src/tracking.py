@@ -1,4 +1,5 @@
-"""The MLflow store, the config hash, and the run that records one job (with its heartbeat)."""
+"""The MLflow store (checked writable before anything trains), the config hash, and the run
+that records one job (with its heartbeat; ended KILLED by Ctrl-C or SIGTERM)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import json
 import logging
 import os
 import re
+import shutil
+import signal
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +19,12 @@ from typing import Any
 
 import mlflow
 from hydra.core.hydra_config import HydraConfig
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
+from sqlalchemy.exc import SQLAlchemyError
 
 from src import resume
+from src.errors import ConfigError, Terminated, stop_reason, why
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +63,90 @@ def _artifact_root(uri: str) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri()
 
 
-def setup(tracking_cfg: DictConfig) -> str:
-    """Point MLflow at the configured store and return the experiment id (created if needed)."""
-    uri = tracking_uri(tracking_cfg)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).resolve().parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    name = tracking_cfg.experiment
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    root = _artifact_root(uri)
-    location = f"{root}/{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}" if root else None
+STORE_ACCEPTED = (
+    "a SQLite store (tracking.uri=sqlite:///PATH) in a directory this user can write, on a disk "
+    "with room, or a tracking server (tracking=server)"
+)
+MIN_FREE_BYTES = 16 * 2**20  # a job's curves, plots and summary take about 1 MiB
+# what the store itself raises when it cannot be opened, read or written
+STORE_ERRORS = (MlflowException, SQLAlchemyError, OSError)
+
+
+def _not_writable(folder: Path, db: Path | None = None) -> str | None:
+    """Why files cannot be written in `folder` (and `db`, when it exists, rewritten), or None.
+
+    Tried, not inferred from permission bits: root writes anywhere the file system lets it.
+    """
     try:
-        return mlflow.create_experiment(name, artifact_location=location)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
-        return mlflow.get_experiment_by_name(name).experiment_id
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a regular file where a folder should be, a read-only file system
+        return f"its directory '{folder}' cannot be created ({why(err, folder)})"
+    probe = folder / f".augsweep-probe-{os.getpid()}"  # SQLite writes its journal beside the db
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        probe.unlink()
+    except OSError as err:
+        return f"no file can be written in its directory '{folder}' ({why(err, probe)})"
+    if db is not None and db.exists():
+        try:
+            with open(db, "r+b"):
+                pass
+        except OSError as err:  # a directory in its place, an immutable file (chattr +i)
+            return f"'{db}' cannot be opened for writing ({why(err, db)})"
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        return f"its disk has {free / 2**20:.1f} MiB free, under {MIN_FREE_BYTES // 2**20} MiB"
+    return None
+
+
+def check_store(uri: str) -> None:
+    """A SQLite store (and the artifact folder beside it) that cannot be written is an error
+    now: MLflow would retry a database it cannot open for about a minute, or fail in the middle
+    of a run."""
+    if not uri.startswith("sqlite:///"):
+        return
+    db = Path(uri.removeprefix("sqlite:///")).resolve()
+    problem = _not_writable(db.parent, db)
+    artifacts = db.parent / "artifacts"  # as _artifact_root puts them
+    if problem is None and artifacts.exists():
+        problem = _not_writable(artifacts)
+    if problem is not None:
+        raise ConfigError(f"MLflow store '{uri}' cannot be written: {problem}; "
+                          f"accepted: {STORE_ACCEPTED}")  # fmt: skip
+
+
+@contextmanager
+def store_errors(uri: str) -> Iterator[None]:
+    """An error of the store itself (read-only, full, corrupt, unreachable) as one ConfigError."""
+    try:
+        yield
+    except STORE_ERRORS as err:
+        raise ConfigError(
+            f"MLflow store '{uri}' cannot be used ({why(err, limit=200)}); accepted: "
+            f"{STORE_ACCEPTED}"
+        ) from None
+
+
+def setup(tracking_cfg: DictConfig) -> str:
+    """Point MLflow at the configured store and return the experiment id (created if needed).
+
+    A store that cannot be written is a ConfigError here, before anything trains.
+    """
+    uri = tracking_uri(tracking_cfg)
+    check_store(uri)
+    mlflow.set_tracking_uri(uri)
+    # the first process to open a new SQLite store creates its tables: one at a time
+    with store_errors(uri), resume.store_lock(uri):
+        name = tracking_cfg.experiment
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        root = _artifact_root(uri)
+        location = f"{root}/{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}" if root else None
+        try:
+            return mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException:  # created meanwhile by a sweep on another machine
+            return mlflow.get_experiment_by_name(name).experiment_id
 
 
 def flatten(cfg: DictConfig) -> dict[str, str]:
@@ -125,6 +200,34 @@ def hydra_overrides() -> str:
     return " ".join(HydraConfig.get().overrides.task)
 
 
+def _raise_terminated(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # one stop is enough: what follows it must finish
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM raises `Terminated` in the main thread, which ends runs KILLED as Ctrl-C does,
+    instead of killing the process with its runs left RUNNING."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """`stop_on_sigterm` for the length of a job, in a process that has no SIGTERM handler of
+    its own (a launcher's worker); one that has (the sweep, submitit) keeps it."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    stop_on_sigterm()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextmanager
 def job_run(
     experiment_id: str, name: str, tags: dict[str, str], heartbeat_s: float
@@ -133,28 +236,41 @@ def job_run(
 
     It carries its host and process and a heartbeat while it runs. An exception ends it
     FAILED with the message as tag `augsweep.error` and the traceback as `error.txt`;
-    Ctrl-C ends it KILLED.
+    Ctrl-C and SIGTERM end it KILLED with the reason as tag `augsweep.killed`. A store that
+    refuses the new run is a ConfigError.
     """
-    active = mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=name,
-        parent_run_id=sweep_context().get("parent_run_id"),
-        tags={**tags, **resume.identity_tags()},
-    )
+    try:
+        with store_errors(mlflow.get_tracking_uri()):
+            active = mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=name,
+                parent_run_id=sweep_context().get("parent_run_id"),
+                tags={**tags, **resume.identity_tags()},
+            )
+    finally:
+        resume.release_claim()  # the run that claims this config exists now (or never will)
     status = "FINISHED"
     try:
-        with resume.Heartbeat(active.info.run_id, heartbeat_s):
+        with _sigterm_raises(), resume.Heartbeat(active.info.run_id, heartbeat_s):
             yield active
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         status = "KILLED"
+        _record(name, {"augsweep.killed": stop_reason(stop)})
         raise
     except BaseException as err:
         status = "FAILED"
-        try:
-            mlflow.set_tag("augsweep.error", f"{type(err).__name__}: {err}"[:5000])
-            mlflow.log_text(traceback.format_exc(), "error.txt")
-        except Exception as store_err:  # the original error matters more
-            log.error("could not record the failure of run %s: %s", name, store_err)
+        _record(name, {"augsweep.error": f"{type(err).__name__}: {err}"[:5000]},
+                traceback.format_exc())  # fmt: skip
         raise
     finally:
         mlflow.end_run(status)
+
+
+def _record(name: str, tags: dict[str, str], trace: str | None = None) -> None:
+    """Write why a run ended; the error that ended it matters more than one of the store's."""
+    try:
+        mlflow.set_tags(tags)
+        if trace is not None:
+            mlflow.log_text(trace, "error.txt")
+    except Exception as store_err:
+        log.error("could not record how run %s ended: %s", name, store_err)

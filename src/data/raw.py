@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from src.errors import ConfigError
+from src.errors import ConfigError, one_line, why
 
 
 class Raw(NamedTuple):
@@ -27,11 +27,6 @@ class Raw(NamedTuple):
     files: bool = False
     input_shape: tuple[int, ...] | None = None
     test_source: str | None = None  # names a separate test file in error messages
-
-
-def one_line(err: Exception | str, limit: int = 160) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def listing(items: Any, limit: int = 8) -> str:
@@ -84,16 +79,6 @@ def reading(what: str, accepted: str, path: Any = None) -> Iterator[None]:
         raise ConfigError(
             f"{what} cannot be read ({why(err, path)}); accepted: {accepted}"
         ) from None
-
-
-def why(err: BaseException, path: Any = None, limit: int = 120) -> str:
-    """`Type: message` of an error, on one line, without the path the message repeats."""
-    text = str(err)
-    if path is not None:
-        for quoted in (f": '{path}'", f"'{path}'", f"{path}"):
-            text = text.replace(quoted, "")
-    text = one_line(text.strip(" :"), limit)
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def is_int(value: Any) -> bool:
