@@ -35,7 +35,14 @@ log = logging.getLogger(__name__)
 SWEEP_ENV = "AUGSWEEP_SWEEP"
 DEFAULT_STORE = Path("mlruns")
 # config keys that say where results go or how fast, not what is computed: left out of the hash
-UNHASHED = ("tracking", "train.verbose", "sweep", "optimize_metric", "data.cache")
+UNHASHED = (
+    "tracking",
+    "train.verbose",
+    "train.parallel_folds",
+    "sweep",
+    "optimize_metric",
+    "data.cache",
+)
 
 
 def tracking_uri(tracking_cfg: DictConfig) -> str:
