@@ -170,6 +170,7 @@ def test_a_program_is_reused_by_the_next_job_with_the_same_architecture(make_cfg
     assert fold_record(first.run_id, 3) != fold_record(reused.run_id, 3)
 
 
+@pytest.mark.slow
 def test_jobs_that_augment_in_tf_data_share_a_program_and_keep_their_augmentation(make_cfg):
     """No augmentation layer in the network: aug=none and aug=heavy in tf.data trace one program,
     and the second job still trains on its own augmentation (its numbers equal a fresh
@@ -186,7 +187,12 @@ def test_jobs_that_augment_in_tf_data_share_a_program_and_keep_their_augmentatio
 
 
 @pytest.mark.parametrize(
-    ("recipe", "model"), [("fcn", "fcn"), ("resnet", "resnet"), ("lstm", "lstm")]
+    ("recipe", "model"),
+    [
+        ("fcn", "fcn"),
+        pytest.param("resnet", "resnet", marks=pytest.mark.slow),
+        pytest.param("lstm", "lstm", marks=pytest.mark.slow),
+    ],
 )
 def test_training_recipes_reach_the_run(make_cfg, recipe, model):
     """conf/train/<recipe>.yaml: its keys are the job's params, its callbacks run per fold."""
