@@ -1,4 +1,8 @@
-"""Hydra callback: one parent MLflow run per multirun, with its grid, counts and summary."""
+"""Hydra callback: one parent MLflow run per multirun, with its grid, counts and summary.
+
+A round of an adaptive sweep (src/adaptive.py) is a multirun whose jobs join the adaptive
+sweep's parent run instead: that sweep starts and ends its parent around all its rounds.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,13 @@ from src.tracking import SWEEP_ENV, setup, store_errors, tracking_uri, varying
 
 log = logging.getLogger(__name__)
 COUNTED = ("FINISHED", "FAILED", "KILLED")
+# set by an adaptive sweep for each round's multirun: JSON {"parent_run_id": its parent run,
+# "round": 1, 2, ..., "swept": the keys its progress lines show}
+ROUND_ENV = "AUGSWEEP_ROUND"
 # the parent runs' heartbeats, kept out of the callback: launchers pickle it to their workers
 _HEARTBEATS: dict[str, resume.Heartbeat] = {}
+# per parent run a round joined: when the round started (ms) and the skipped tags before it
+_ROUNDS: dict[str, tuple[int, frozenset[str]]] = {}
 
 
 def grid(overrides: list[str]) -> tuple[int | None, list[str]]:
@@ -94,10 +103,14 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         os.environ.pop(SWEEP_ENV, None)  # an earlier sweep's, in this process, is not this one's
         uri = tracking_uri(config.tracking)
+        joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
         try:  # a store that cannot be written stops the sweep here, before any job
             experiment_id = setup(config.tracking)
             with store_errors(uri):
-                run_id, size, swept = self._start_parent(config, experiment_id)
+                if joined:
+                    run_id, size, swept = self._join_parent(config, experiment_id, joined)
+                else:
+                    run_id, size, swept = self._start_parent(config, experiment_id)
         except ConfigError as err:
             print(f"augsweep: error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
@@ -108,10 +121,13 @@ class SweepCallback(Callback):
             "tracking_uri": uri,
             "cwd": os.getcwd(),
         }
+        if joined:
+            context["round"] = joined["round"]
         os.environ[SWEEP_ENV] = json.dumps(context)
         to_ray_workers(config, SWEEP_ENV, os.environ[SWEEP_ENV])
-        heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s)
-        _HEARTBEATS[run_id] = heartbeat.__enter__()
+        if not joined:  # a joined parent beats in the adaptive sweep's process
+            heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s)
+            _HEARTBEATS[run_id] = heartbeat.__enter__()
         log.info("sweep parent run %s in %s", run_id, uri)
 
     @staticmethod
@@ -120,29 +136,35 @@ class SweepCallback(Callback):
         resume.reap(experiment_id, config.sweep.dead_after_s)
         overrides = with_sweeper_params(config)
         size, swept = grid(overrides)
-        client = MlflowClient()
-        run = client.create_run(
-            experiment_id,
-            run_name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
-            tags={
-                "augsweep.role": "sweep",
-                "augsweep.command": " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
-                "augsweep.overrides": " ".join(overrides),
-                "augsweep.sweep_dir": str(config.hydra.sweep.dir),
-                **study_tags(),
-                **resume.identity_tags(),
-            },
-        )
+        run_id = start_parent(experiment_id, overrides, str(config.hydra.sweep.dir))
         if size is not None:
-            client.log_metric(run.info.run_id, "jobs_total", size)
-        return run.info.run_id, size, swept
+            MlflowClient().log_metric(run_id, "jobs_total", size)
+        return run_id, size, swept
+
+    @staticmethod
+    def _join_parent(
+        config: DictConfig, experiment_id: str, joined: dict[str, Any]
+    ) -> tuple[str, int | None, list[str]]:
+        """A round of an adaptive sweep: its jobs become children of that sweep's parent run.
+
+        Remembers when the round started and what the parent had skipped before, so the
+        round's counts are its own."""
+        resume.reap(experiment_id, config.sweep.dead_after_s)
+        size, swept = grid(with_sweeper_params(config))
+        parent = joined["parent_run_id"]
+        tags = MlflowClient().get_run(parent).data.tags
+        skipped = frozenset(k for k in tags if k.startswith(resume.SKIPPED_PREFIX))
+        _ROUNDS[parent] = (int(time.time() * 1000), skipped)
+        return parent, size, joined.get("swept") or swept
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
         counts, failed, parent = end_sweep()
         if parent is None:
             return
+        what = f"adaptive round {joined['round']}" if joined else "sweep"
         print(
-            f"augsweep: sweep done: {counts['finished']} finished, {counts['failed']} failed, "
+            f"augsweep: {what} done: {counts['finished']} finished, {counts['failed']} failed, "
             f"{counts['skipped']} skipped (already in the store); parent run {parent}",
             flush=True,
         )
@@ -152,12 +174,35 @@ class SweepCallback(Callback):
             raise SystemExit(1)
 
 
+def start_parent(
+    experiment_id: str, overrides: list[str], sweep_dir: str, tags: dict[str, str] | None = None
+) -> str:
+    """Create a sweep's parent run (RUNNING, carrying this process: see resume.is_dead)."""
+    run = MlflowClient().create_run(
+        experiment_id,
+        run_name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        tags={
+            "augsweep.role": "sweep",
+            "augsweep.command": " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
+            "augsweep.overrides": " ".join(overrides),
+            "augsweep.sweep_dir": sweep_dir,
+            **study_tags(),
+            **resume.identity_tags(),
+            **(tags or {}),
+        },
+    )
+    return run.info.run_id
+
+
 def end_sweep(
     stop: KeyboardInterrupt | None = None,
 ) -> tuple[dict[str, int], list[str], str | None]:
     """End the running sweep's parent run with its counts: FINISHED, FAILED when a job failed,
     KILLED with the reason when `stop` (Ctrl-C, SIGTERM) ended the sweep. Returns the counts,
-    a line per failed job and the parent's id (None outside a sweep)."""
+    a line per failed job and the parent's id (None outside a sweep).
+
+    A round of an adaptive sweep leaves the parent running (the adaptive sweep ends it) and
+    counts only its own jobs."""
     context = json.loads(os.environ.pop(SWEEP_ENV, "{}"))
     parent = context.get("parent_run_id")
     beating = _HEARTBEATS.pop(parent, None)
@@ -165,16 +210,41 @@ def end_sweep(
         beating.__exit__()
     if parent is None:
         return {}, [], None
+    if "round" in context:
+        return (*outcome(parent, context["swept"], _ROUNDS.pop(parent, None)), parent)
+    return (*finish_parent(parent, context["swept"], stop), parent)
+
+
+def outcome(
+    parent: str, swept: list[str], since: tuple[int, frozenset[str]] | None = None
+) -> tuple[dict[str, int], list[str]]:
+    """The counts and failed-job lines of a parent run's jobs; with `since` (a start time in
+    ms and the skipped tags then), only of those started or skipped after it."""
     client = MlflowClient()
     run = client.get_run(parent)
     children = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
     )
-    skipped = {k: v for k, v in run.data.tags.items() if k.startswith(resume.SKIPPED_PREFIX)}
-    counts, failed = summary(children, skipped, context["swept"])
+    started, before = since or (0, frozenset())
+    children = [c for c in children if c.info.start_time >= started]
+    skipped = {
+        k: v
+        for k, v in run.data.tags.items()
+        if k.startswith(resume.SKIPPED_PREFIX) and k not in before
+    }
+    return summary(children, skipped, swept)
+
+
+def finish_parent(
+    parent: str, swept: list[str], stop: KeyboardInterrupt | None = None
+) -> tuple[dict[str, int], list[str]]:
+    """Log a parent run's job counts and end it: KILLED by `stop`, FAILED when a job failed,
+    else FINISHED. Returns the counts and a line per failed job."""
+    counts, failed = outcome(parent, swept)
+    client = MlflowClient()
     now = int(time.time() * 1000)
     client.log_batch(parent, metrics=[Metric(f"jobs_{k}", v, now, 0) for k, v in counts.items()])
     if stop is not None:
         client.set_tag(parent, "augsweep.killed", stop_reason(stop))
     client.set_terminated(parent, "KILLED" if stop else "FAILED" if failed else "FINISHED")
-    return counts, failed, parent
+    return counts, failed

@@ -11,6 +11,7 @@ the runs the grids trained or reused, and no other run of the experiment.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.config import CONF_DIR
-from src.errors import ConfigError
+from src.errors import ConfigError, Terminated
 
 STUDY_ENV = "AUGSWEEP_STUDY"  # set for the grids' sweeps: "<study>/<grid>"
 STUDY_ID_ENV = "AUGSWEEP_STUDY_ID"  # and one id per run of the study command
@@ -47,7 +48,8 @@ def _preset_name(args: list[str]) -> str | None:
     return None
 
 
-def _key(arg: str) -> str:
+def override_key(arg: str) -> str:
+    """The key an override sets: `aug.strength` of `+aug.strength=1`."""
     return arg.split("=", 1)[0].lstrip("+~")
 
 
@@ -63,7 +65,7 @@ def study_of(args: list[str]) -> tuple[str, DictConfig] | None:
     path = CONF_DIR / "experiment" / f"{name}.yaml"
     if not path.exists() or OmegaConf.select(OmegaConf.load(path), "sweep.study") is None:
         return None  # check_cli reports unknown presets
-    kept = [a for a in args if "=" in a and _key(a).split(".")[0] in ("tracking", "sweep")]
+    kept = [a for a in args if "=" in a and override_key(a).split(".")[0] in ("tracking", "sweep")]
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"{PRESET_KEY}={name}", *kept])
@@ -82,15 +84,38 @@ def study_of(args: list[str]) -> tuple[str, DictConfig] | None:
 def with_grid(overrides: list[str], grid: Mapping[str, Any]) -> list[str]:
     """Overrides plus a grid's `key=values`, combined as Hydra's basic sweeper combines the
     command line with `hydra.sweeper.params`: a key on the command line wins."""
-    given = {_key(o) for o in overrides if "=" in o}
+    given = {override_key(o) for o in overrides if "=" in o}
     return [*overrides, *(f"{key}={value}" for key, value in grid.items() if key not in given)]
 
 
 def grid_args(args: list[str], grid: DictConfig, sweep_dir: str) -> list[str]:
     """The command's arguments plus one grid's sweep overrides, its Hydra outputs in
     `sweep_dir`."""
-    others = [a for a in args if _key(a) != "hydra.sweep.dir"]
+    others = [a for a in args if override_key(a) != "hydra.sweep.dir"]
     return [*with_grid(others, grid), f"hydra.sweep.dir={sweep_dir}"]
+
+
+def sweep_dir(args: list[str], name: str) -> str:
+    """Where the command's Hydra outputs go: its `hydra.sweep.dir`, else one per start."""
+    given = [a.split("=", 1)[1] for a in args if override_key(a) == "hydra.sweep.dir"]
+    return given[-1] if given else time.strftime(f"multirun/%Y-%m-%d/%H-%M-%S-{name}")
+
+
+def run_sweep(args: list[str], env: dict[str, str]) -> int:
+    """`python -m src.sweep ARGS` in a process of its own; its exit code.
+
+    Ctrl-C reaches it too (one process group): it ends its runs KILLED and is waited for
+    (subprocess.run would kill it at once), then the KeyboardInterrupt goes on. SIGTERM
+    (Terminated) reaches only this process, which passes it on.
+    """
+    with subprocess.Popen([sys.executable, "-m", "src.sweep", *args], env=env) as sweep:
+        try:
+            return sweep.wait()
+        except KeyboardInterrupt as stop:
+            if isinstance(stop, Terminated):
+                sweep.send_signal(signal.SIGTERM)
+            sweep.wait()
+            raise
 
 
 def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
@@ -101,22 +126,18 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
     from src.tracking import tracking_uri
 
     study = cfg.sweep.study
-    given_dir = [a.split("=", 1)[1] for a in args if _key(a) == "hydra.sweep.dir"]
-    base = given_dir[-1] if given_dir else time.strftime(f"multirun/%Y-%m-%d/%H-%M-%S-{name}")
+    base = sweep_dir(args, name)
     study_id = uuid.uuid4().hex
     codes = []
     started = time.perf_counter()
     for k, (label, grid) in enumerate(study.grids.items(), start=1):
-        command = [sys.executable, "-m", "src.sweep", *grid_args(args, grid, f"{base}/{label}")]
         print(f"augsweep: study {name}: grid {k}/{len(study.grids)} ({label})", flush=True)
         env = {**os.environ, STUDY_ENV: f"{name}/{label}", STUDY_ID_ENV: study_id}
-        with subprocess.Popen(command, env=env) as sweep:
-            try:
-                code = sweep.wait()
-            except KeyboardInterrupt:  # the grid's sweep got the Ctrl-C too: it ends its runs
-                sweep.wait()  # KILLED, and is waited for (subprocess.run would kill it at once)
-                print(f"augsweep: study {name} interrupted; the same command resumes it")
-                return 130
+        try:
+            code = run_sweep(grid_args(args, grid, f"{base}/{label}"), env)
+        except KeyboardInterrupt:
+            print(f"augsweep: study {name} interrupted; the same command resumes it")
+            return 130
         if code == 2:  # bad input: nothing trained, the next grid would say the same
             return 2
         codes.append(code)

@@ -6,18 +6,22 @@ import logging
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from src.adaptive import adaptive_of, run_adaptive
 from src.callbacks import end_sweep
 from src.config import check_cli
 from src.errors import ConfigError, Terminated, stop_reason
 from src.study import PRESET_KEY, run_study, study_of
 from src.tracking import stop_on_sigterm, sweep_context, varying
-from src.train import JobResult, run
+
+if TYPE_CHECKING:
+    from src.train import JobResult
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,8 @@ def progress_line(
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Run one job; return the metric that Hydra sweepers optimise (`optimize_metric`)."""
+    from src.train import run  # TensorFlow: only where jobs run, not in a study or adaptive sweep
+
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     context = sweep_context()
@@ -120,12 +126,15 @@ if __name__ == "__main__":
     try:
         check_cli(sys.argv[1:])
         study = study_of(sys.argv[1:])
+        adaptive = None if study else adaptive_of(sys.argv[1:])
     except ConfigError as err:
         print(f"augsweep: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     if study is not None:  # a preset of several grids: each its own sweep, then the report
         raise SystemExit(run_study(*study, sys.argv[1:]))
     stop_on_sigterm()  # what SLURM and most schedulers send before they kill a job
+    if adaptive is not None:  # rounds of multiruns, seeds only where the verdict is open
+        raise SystemExit(run_adaptive(adaptive, sys.argv[1:]))
     try:
         main()
     except KeyboardInterrupt as stop:
