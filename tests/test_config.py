@@ -26,6 +26,11 @@ PUBLIC_KEYS = [
     "sweep.rerun",
     "sweep.heartbeat_s",
     "sweep.dead_after_s",
+    "sweep.adaptive.max_seeds",
+    "sweep.adaptive.margin",
+    "train.parallel_folds",
+    "train.early_stopping",
+    "train.reduce_lr",
 ]
 
 
