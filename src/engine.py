@@ -237,9 +237,7 @@ class Program:
         """Validation sums of one batch per slot (loss x n, correct, n) into `_totals`."""
         stats = []
         for slot, (x, y) in enumerate(batches):
-            trainable, non_trainable, _ = self._state(slot)
-            y_pred = self._copy_infer([v.value for v in trainable],
-                                      [v.value for v in non_trainable], x)  # fmt: skip
+            y_pred = self._forward(slot, x)
             n = tf.cast(tf.shape(x)[0], "float32")
             loss = tf.where(n > 0, tf.cast(self._loss(y, y_pred), "float32"), 0.0)
             stats.append(tf.concat([tf.zeros(3), [loss * n, _correct(y, y_pred), n]], 0))
@@ -347,12 +345,12 @@ class Program:
 
     def _infer_fn(self, *xs: tf.Tensor) -> tuple:
         """Every slot's probabilities for its own batch."""
-        out = []
-        for slot, x in enumerate(xs):
-            trainable, non_trainable, _ = self._state(slot)
-            out.append(self._copy_infer([v.value for v in trainable],
-                                        [v.value for v in non_trainable], x))  # fmt: skip
-        return tuple(out)
+        return tuple(self._forward(slot, x) for slot, x in enumerate(xs))
+
+    def _forward(self, slot: int, x: tf.Tensor) -> tf.Tensor:
+        """Slot `slot`'s probabilities for `x`, inference mode, through the one traced copy."""
+        trainable, non_trainable, _ = self._state(slot)
+        return self._copy_infer([v.value for v in trainable], [v.value for v in non_trainable], x)
 
     def _fill(self, datasets: Sequence[tf.data.Dataset]) -> list[tf.data.Dataset]:
         """One dataset per slot: idle slots get a single empty batch of the same structure."""

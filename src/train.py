@@ -65,30 +65,34 @@ class FailOnNaN(keras.callbacks.Callback):
             )
 
 
-class EpochLogger(keras.callbacks.Callback):
-    """Per-epoch curves `<prefix>/<metric>` (step = epoch) as the epochs end.
+class EpochLogger:
+    """Per-epoch curves `fold<k>/<metric>` (step = epoch) of the folds training together.
 
-    Written in one batch at most every `flush_s` seconds and at the end of training, so a
-    job killed mid-fold keeps the epochs it logged, at little cost per epoch.
+    Every fold's epoch goes into one buffer, written in one batch at most every `flush_s`
+    seconds and at the end of training, so a job killed mid-training keeps the epochs it logged,
+    at one MLflow call per few seconds whatever the number of folds. With `verbose`, each
+    fold's epoch is also printed as a line.
     """
 
-    def __init__(self, run_id: str, prefix: str, flush_s: float = 5.0) -> None:
-        super().__init__()
-        self.run_id, self.prefix, self.flush_s = run_id, prefix, flush_s
+    def __init__(self, run_id: str, folds: list[Fold], verbose: int = 0, flush_s: float = 5.0):
+        self.run_id, self.folds, self.verbose, self.flush_s = run_id, folds, verbose, flush_s
         self.pending: list[Metric] = []
         self.flushed = time.monotonic()
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+    def __call__(self, epoch: int, logs: list[dict[str, float] | None]) -> None:
         now = int(time.time() * 1000)
-        self.pending += [
-            Metric(f"{self.prefix}/{key}", float(value), now, epoch)
-            for key, value in (logs or {}).items()
-        ]
+        for fold, fold_logs in zip(self.folds, logs, strict=True):
+            if fold_logs is None:  # stopped early
+                continue
+            self.pending += [
+                Metric(f"fold{fold.index}/{key}", float(value), now, epoch)
+                for key, value in fold_logs.items()
+            ]
+            if self.verbose:
+                values = " ".join(f"{k}={v:.4f}" for k, v in fold_logs.items())
+                print(f"fold {fold.index} epoch {epoch + 1}: {values}", flush=True)
         if time.monotonic() - self.flushed >= self.flush_s:
             self.flush()
-
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        self.flush()
 
     def flush(self) -> None:
         if self.pending:
@@ -249,19 +253,20 @@ def train_group(
     for slot, fold in enumerate(folds):
         program.reset(slot, fold_seed(job, fold))
     pipelines = [fold_pipelines(job, data, fold, spec) for fold in folds]
-    callbacks = [
-        # the recipe's callbacks first: ReduceLROnPlateau puts the rate into the logged curves
-        [FailOnNaN(), *recipe_callbacks(job.train), EpochLogger(run_id, f"fold{fold.index}")]
-        for fold in folds
-    ]
+    # the recipe's callbacks run before the curves are logged: ReduceLROnPlateau adds the rate
+    callbacks = [[FailOnNaN(), *recipe_callbacks(job.train)] for _ in folds]
+    curves = EpochLogger(run_id, folds, job.train.verbose)
     start = time.perf_counter()
-    histories = program.fit(
-        [train for train, _ in pipelines],
-        [val for _, val in pipelines],
-        job.train.epochs,
-        callbacks,
-        on_epoch=verbose_epoch(job.train.verbose, folds),
-    )
+    try:
+        histories = program.fit(
+            [train for train, _ in pipelines],
+            [val for _, val in pipelines],
+            job.train.epochs,
+            callbacks,
+            on_epoch=curves,
+        )
+    finally:  # a failed fit (a NaN loss) keeps the curves up to the failure
+        curves.flush()
     group_time = time.perf_counter() - start
     fit_time = group_time / len(folds)  # each fold's share of the program's time in its epochs
     x, y = data.x_train, data.y_train
@@ -306,20 +311,6 @@ def recipe_callbacks(train_cfg: DictConfig) -> list[keras.callbacks.Callback]:
     return out
 
 
-def verbose_epoch(verbose: int, folds: list[Fold]):
-    """`train.verbose` > 0: one line per epoch with every training fold's scores."""
-    if not verbose:
-        return None
-
-    def show(epoch: int, logs: list[dict[str, float] | None]) -> None:
-        for fold, fold_logs in zip(folds, logs, strict=True):
-            if fold_logs is not None:
-                values = " ".join(f"{k}={v:.4f}" for k, v in fold_logs.items())
-                print(f"fold {fold.index} epoch {epoch + 1}: {values}", flush=True)
-
-    return show
-
-
 def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, float]:
     """Train every fold (several at a time in one program), logging each group as it ends."""
     folds = list(split(job.cv, data.y_train, job.seed))
@@ -336,13 +327,18 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
             log_preview(job, data, spec.plan(seeds[0]))
         # a last, smaller group leaves the spare slots idle
         group_results = train_group(job, data, group, spec, program, run_id)
+        mlflow.log_metrics(  # the group's final scores in one call
+            {
+                f"fold{r.fold.index}/final_{k}": v
+                for r in group_results
+                for k, v in r.metrics.items()
+            }
+        )
         for result in group_results:
-            index = result.fold.index
-            mlflow.log_metrics({f"fold{index}/final_{k}": v for k, v in result.metrics.items()})
             log.debug(
                 "%s fold %d/%d val_accuracy=%.4f",
                 run_name(job),
-                index + 1,
+                result.fold.index + 1,
                 len(folds),
                 result.metrics["val_accuracy"],
             )
