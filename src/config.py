@@ -62,7 +62,8 @@ def check_job(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not allowed; accepted: an integer >= 1")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed!r} is not allowed; accepted: an integer >= 0")
-    for key in ("sweep.rerun", "train.deterministic", "train.mixed_precision", "train.jit_compile"):
+    for key in ("sweep.rerun", "sweep.audit", "train.deterministic", "train.mixed_precision",
+                "train.jit_compile"):  # fmt: skip
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, bool):
             raise ConfigError(f"{key}={value!r} is not allowed; accepted: true, false")

@@ -19,6 +19,7 @@ Adam's state moves only on real batches). A copy that stopped early (its EarlySt
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -191,6 +192,16 @@ class Program:
         self.networks[slot].stop_training = False
         self._pristine.pop(slot, None)
 
+    def weights(self, slot: int) -> list[np.ndarray]:
+        """Slot `slot`'s network variables (weights and batch-norm statistics), as arrays."""
+        return [v.numpy() for v in self.networks[slot].variables]
+
+    def load(self, slot: int, weights: list[np.ndarray]) -> None:
+        """Slot `slot`'s network set to `weights` (from `weights`); its next `reset` re-seeds it."""
+        for variable, value in zip(self.networks[slot].variables, weights, strict=True):
+            variable.assign(value)
+        self._pristine.pop(slot, None)
+
     # -- one copy, stateless: traced once ----------------------------------------------------
     def _copy_step_fn(self, trainable, non_trainable, opt_state, x, y):
         """One optimizer step of one copy: its new state and (loss x n, correct, n)."""
@@ -243,8 +254,8 @@ class Program:
             stats.append(tf.concat([tf.zeros(3), [loss * n, _correct(y, y_pred), n]], 0))
         self._totals.assign_add(tf.stack(stats))
 
-    def _trace(self, train_spec: Any, val_spec: Any) -> None:
-        """The traced functions, for the element structure of the zipped pipelines."""
+    def _trace(self, train_spec: Any) -> None:
+        """The traced training step, for the element structure of the zipped pipelines."""
         x_spec, state = self._x_spec, self._state_spec
         y_spec = train_spec[0][1]
         self._copy_step = tf.function(
@@ -256,13 +267,12 @@ class Program:
         active = tf.TensorSpec((self.size,), tf.bool)
         self._step = tf.function(self._step_fn, input_signature=[train_spec, active],
                                  autograph=False)  # fmt: skip
-        self._val = tf.function(self._val_fn, input_signature=[val_spec], autograph=False)
 
     # -- driving ----------------------------------------------------------------------------
     def fit(
         self,
         train: Sequence[tf.data.Dataset],
-        val: Sequence[tf.data.Dataset],
+        val: Sequence[tf.data.Dataset] | None,
         epochs: int,
         callbacks: Sequence[Sequence[keras.callbacks.Callback]],
         on_epoch: Callable[[int, list[dict[str, float] | None]], None] | None = None,
@@ -270,16 +280,20 @@ class Program:
         """Train every slot for up to `epochs` epochs; per slot, Keras-style history.
 
         `train[i]`: slot i's training batches (shuffled, augmented); `val[i]`: its validation
-        batches. `callbacks[i]` are Keras callbacks of slot i (epoch hooks only), attached to its
+        batches (`val=None`: none, and the logs have no `val_*` keys). `callbacks[i]` are Keras callbacks of slot i (epoch hooks only), attached to its
         network, whose `optimizer` they may change (ReduceLROnPlateau) and whose `stop_training`
         ends that slot's training (EarlyStopping). `on_epoch(epoch, logs)` sees every slot's
         logs of the epoch (None for a slot that has stopped).
         """
         used = len(train)  # a smaller last group leaves slots idle: never active, empty data
         zipped = _zip_padded(self._fill(train)).prefetch(tf.data.AUTOTUNE)
-        val_zipped = _zip_padded(self._fill(val))
+        val_zipped = None if val is None else _zip_padded(self._fill(val))
         if self._step is None:
-            self._trace(zipped.element_spec, val_zipped.element_spec)
+            self._trace(zipped.element_spec)
+        if val_zipped is not None and self._val is None:
+            self._val = tf.function(
+                self._val_fn, input_signature=[val_zipped.element_spec], autograph=False
+            )
         histories: list[dict[str, list[float]]] = [{} for _ in range(used)]
         for slot, slot_callbacks in enumerate(callbacks):
             for callback in slot_callbacks:
@@ -295,7 +309,7 @@ class Program:
             active_t = tf.constant(active)
             for batches in zipped:
                 self._step(batches, active_t)
-            for batches in val_zipped:
+            for batches in val_zipped if val_zipped is not None else ():
                 self._val(batches)
             sums = self._totals.numpy()  # the epoch's one wait for the device
             self.epoch_seconds.append(time.perf_counter() - started)
@@ -305,12 +319,9 @@ class Program:
                     epoch_logs.append(None)
                     continue
                 loss, correct, n, val_loss, val_correct, val_n = sums[slot]
-                logs = {
-                    "loss": loss / n,
-                    "accuracy": correct / n,
-                    "val_loss": val_loss / val_n,
-                    "val_accuracy": val_correct / val_n,
-                }
+                logs = {"loss": loss / n, "accuracy": correct / n}
+                if val_zipped is not None:
+                    logs |= {"val_loss": val_loss / val_n, "val_accuracy": val_correct / val_n}
                 for key, value in logs.items():
                     histories[slot].setdefault(key, []).append(float(value))
                 for callback in callbacks[slot]:
@@ -389,21 +400,30 @@ def _batches(x: np.ndarray) -> list[np.ndarray]:
 
 
 class Cache:
-    """The traced program of the last spec, kept for the next job of an in-process sweep."""
+    """The traced program of the last spec, kept for the next job of an in-process sweep.
 
-    def __init__(self) -> None:
+    `clear`: replacing the program also clears Keras's session (the program of the jobs); a
+    second cache (the label-safety audit's reference networks, `src.audit`) only drops its own.
+    """
+
+    def __init__(self, clear: bool = True) -> None:
         self.key: str | None = None
         self.program: Program | None = None
+        self.clear = clear
 
     def get(self, spec: Spec, seeds: Sequence[int]) -> Program:
         key = spec.key
         if self.program is not None and self.key == key and self.program.size == len(seeds):
             return self.program
         self.key = self.program = None
-        # the previous program's graphs and variables go; one full collection bounds memory
-        keras.backend.clear_session(free_memory=True)
+        if self.clear:  # the previous program's graphs and variables go; one full collection
+            keras.backend.clear_session(free_memory=True)  # bounds memory
+        else:
+            gc.collect()
         self.program, self.key = Program(spec, seeds), key
         return self.program
 
 
 PROGRAMS = Cache()
+# the audit's reference networks (trained without augmentation), beside the jobs' programs
+REFERENCES = Cache(clear=False)

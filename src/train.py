@@ -17,10 +17,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from tensorflow.python.framework.config import disable_op_determinism
 
-from src import engine, plots, resume, tracking
-from src.augment import placement, resolve_ops
+from src import audit, engine, plots, resume, tracking
+from src.augment import aug_label, placement, resolve_ops
 from src.augment.plan import Plan
-from src.augment.preview import preview_figure
+from src.augment.preview import mistakes_figure, preview_figure
 from src.config import check_job
 from src.cv import Fold, check_cv, split
 from src.data import Dataset, load_dataset
@@ -116,7 +116,7 @@ def run_name(cfg: DictConfig) -> str:
         model = AUTO_MODEL.get(cfg.data.get("modality"), model)
     strength = cfg.aug.strength
     strength = f"{strength:g}" if isinstance(strength, int | float) else strength
-    return f"{cfg.data.name}/{model}/{cfg.aug.name}/s{strength}/seed{cfg.seed}"
+    return f"{cfg.data.name}/{model}/{aug_label(cfg.aug)}/s{strength}/seed{cfg.seed}"
 
 
 def absolute_data_paths(cfg: DictConfig) -> DictConfig:
@@ -172,7 +172,7 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
 def log_preview(job: DictConfig, data: Dataset, plan: Plan, n: int = 8) -> None:
     """Originals next to their augmented versions, drawn as training draws them (same seed)."""
     x, _ = next(iter(data.pipeline(data.x_train[:n], data.y_train[:n], batch_size=n)))
-    title = f"{data.name} / {job.aug.name} / strength {job.aug.strength:g}"
+    title = f"{data.name} / {aug_label(job.aug)} / strength {job.aug.strength:g}"
     plots.log(
         preview_figure(x.numpy(), plan.preview, data.modality, title), "augmentation_preview.png"
     )
@@ -312,11 +312,14 @@ def recipe_callbacks(train_cfg: DictConfig) -> list[keras.callbacks.Callback]:
 
 
 def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, float]:
-    """Train every fold (several at a time in one program), logging each group as it ends."""
+    """Train every fold (several at a time in one program), logging each group as it ends;
+    then, for a job with augmentation, its label-safety audit (`src.audit`, `sweep.audit`)."""
     folds = list(split(job.cv, data.y_train, job.seed))
     spec = engine.Spec.of(job, data)
     size = group_size(job.train, job.model.name, len(folds))
+    auditing = audit.enabled(job, bool(resolve_ops(job.aug, data.modality)))
     results: list[FoldResult] = []
+    audits: list[audit.FoldAudit] = []
     for start in range(0, len(folds), size):
         group = folds[start : start + size]
         seeds = [fold_seed(job, fold) for fold in group]
@@ -343,6 +346,10 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
                 result.metrics["val_accuracy"],
             )
         results += group_results
+        if auditing:  # after the group's scores: the reference may reuse its program
+            group_audits = audit.audit_group(job, data, group, spec, size)
+            mlflow.log_metrics(audit.fold_metrics(group_audits))
+            audits += group_audits
 
     y_val = np.concatenate([data.y_train[r.fold.val] for r in results])
     val_pred = np.concatenate([r.val_pred for r in results])
@@ -350,7 +357,14 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
     plots.log(plots.learning_curves([r.history for r in results], name), "learning_curves.png")
     title = f"{name}: validation, all folds"
     plots.log(plots.confusion_matrix(y_val, val_pred, data.classes, title), "confusion_matrix.png")
-    return aggregate(results)
+    if not audits:
+        return aggregate(results)
+    wrong = audit.mistakes(audits)
+    if wrong is not None:
+        title = f"{name}: augmented training samples the reference model gets wrong"
+        figure = mistakes_figure(*wrong, data.classes, data.modality, title)
+        plots.log(figure, "audit_mistakes.png")
+    return aggregate(results) | audit.aggregate(audits)
 
 
 def skip_earlier(experiment_id: str, job: DictConfig, digest: str) -> JobResult | None:
@@ -398,7 +412,7 @@ def run(cfg: DictConfig) -> JobResult:
         "dataset": data.name,
         "modality": data.modality,
         "model": job.model.name,
-        "aug": job.aug.name,
+        "aug": aug_label(job.aug),
         "strength": str(job.aug.strength),
         "seed": str(job.seed),
         "config_hash": digest,

@@ -7,6 +7,11 @@ in Iwana & Uchida's code (`{name: time_warp, sigma: 0.2}`, see `Literature`). `p
 config (conf/aug/*.yaml) into the layers that augment training batches, in the model
 (`aug.placement=model`) or in the tf.data pipeline (`dataset`); batch-mixing ops (mixup, cutmix)
 always run in the pipeline, since they mix labels. Add an op by adding an `Op` to `OPS`.
+
+`aug.policy` (randaugment, trivialaugment, augmix: `src.augment.policies`) adds a policy after
+the listed ops: it draws per sample which of its ops to apply, at `aug.strength` as the
+magnitude, `aug.num_ops` of them; `aug.exclude` leaves ops out of the policy (or, without a
+policy, out of the op list).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from omegaconf import OmegaConf
 from src.augment import image
 from src.augment.fused import GEOMETRIC, PHOTOMETRIC, FusedGeometry, FusedPhotometric
 from src.augment.idg import idg_layers
+from src.augment.keras_policies import KERAS_POLICY_OPS, keras_policy
 from src.augment.layers import (
     BrightnessScale,
     ChannelShift,
@@ -31,6 +37,13 @@ from src.augment.layers import (
     RandomApply,
     Scaling,
     TrainingOnly,
+)
+from src.augment.policies import (
+    IMAGE_POLICY_LAYERS,
+    POLICIES,
+    POLICY_OPS,
+    SERIES_POLICIES,
+    SeriesRandAugment,
 )
 from src.augment.series import (
     ChannelRotation,
@@ -43,14 +56,19 @@ from src.augment.series import (
 from src.errors import ConfigError
 
 __all__ = [
-    "FILL_MODES", "MODALITIES", "OPS", "PLACEMENTS", "BrightnessScale", "ChannelShift", "Jitter",
-    "Op", "RandomApply", "Scaling", "TrainingOnly", "build_augmentation", "build_mixing",
-    "placement", "resolve_ops", "strength_table",
+    "FILL_MODES", "IMPLEMENTATIONS", "MODALITIES", "OPS", "PLACEMENTS", "BrightnessScale",
+    "ChannelShift", "Jitter", "Op", "RandomApply", "Scaling", "TrainingOnly", "aug_label",
+    "build_augmentation", "build_mixing", "placement", "policy_ops", "resolve_ops",
+    "strength_table",
 ]  # fmt: skip
 
 MODALITIES: tuple[str, ...] = ("image", "series")
 FILL_MODES: tuple[str, ...] = ("constant", "reflect", "wrap", "nearest")
 PLACEMENTS: tuple[str, ...] = ("model", "dataset")
+# who implements a policy: augsweep's layers, or Keras's own (RandAugment and AugMix, images)
+IMPLEMENTATIONS: tuple[str, ...] = ("augsweep", "keras")
+# a policy's N when its config gives none: the papers' (RandAugment 2, AugMix's depth 1..3)
+DEFAULT_NUM_OPS = {"randaugment": 2, "trivialaugment": 1, "augmix": 3}
 
 # Keras's RandomFlip flips an image with probability 0.5; RandomApply scales that down.
 _KERAS_FLIP_PROBABILITY = 0.5
@@ -460,6 +478,8 @@ def _entries(aug_cfg: Any, modality: str) -> list[Entry]:
             )
         found[key] = entries
     entries = found.get("", found.get(modality, []))
+    if aug_cfg.get("policy") is None:
+        entries = _without(entries, _exclude(aug_cfg), [e.name for e in entries], "the op list")
     if "target" in aug_cfg.keys():  # keys(): a DictConfig hides a missing "???" from `in`
         entries.append(_user_entry(aug_cfg, "aug", strength))
     if aug_cfg.get("idg"):
@@ -475,7 +495,127 @@ def _entries(aug_cfg: Any, modality: str) -> list[Entry]:
                 Entry("idg", strength, lambda seed: keras.Sequential(
                     idg_layers(idg, strength, seed), name="idg"))
             )  # fmt: skip
+    if aug_cfg.get("policy") is not None:
+        entries.append(_policy_entry(aug_cfg, modality, strength))
     return [e for e in entries if e.magnitude > 0]
+
+
+def _exclude(aug_cfg: Any) -> list[str]:
+    """`aug.exclude`: a list of op names (possibly empty)."""
+    exclude = aug_cfg.get("exclude") or []
+    exclude = OmegaConf.to_object(exclude) if OmegaConf.is_config(exclude) else exclude
+    if not isinstance(exclude, list) or not all(isinstance(n, str) for n in exclude):
+        raise ConfigError(
+            f"aug.exclude={exclude!r} is not a list of op names; accepted: a list such as "
+            "[solarize, equalize], possibly empty"
+        )
+    return exclude
+
+
+def _without(entries: list, exclude: list[str], names: list[str], what: str) -> list:
+    """`entries` (or names) without those `aug.exclude` names; an unknown name is an error."""
+    for name in exclude:
+        if name not in names:
+            raise ConfigError(
+                f"unknown op {name!r} in aug.exclude, not one of {what}; "
+                f"accepted: {', '.join(names) or 'none (nothing to exclude)'}"
+            )
+    return [e for e in entries if (e if isinstance(e, str) else e.name) not in exclude]
+
+
+def policy_ops(aug_cfg: Any, modality: str) -> list[str]:
+    """The ops a config's policy draws from for this modality, `aug.exclude` removed."""
+    policy, implementation = aug_cfg.get("policy"), aug_cfg.get("implementation", "augsweep")
+    if policy not in POLICIES:
+        raise ConfigError(f"aug.policy={policy!r} is not supported; accepted: {', '.join(POLICIES)}")
+    if implementation not in IMPLEMENTATIONS:
+        raise ConfigError(
+            f"aug.implementation={implementation!r} is not supported; "
+            f"accepted: {', '.join(IMPLEMENTATIONS)}"
+        )
+    if modality == "series" and policy not in SERIES_POLICIES:
+        raise ConfigError(
+            f"aug.policy={policy!r} works on image data, but the dataset is series; accepted "
+            f"for series: {', '.join(SERIES_POLICIES)}"
+        )
+    if implementation == "keras" and (modality != "image" or policy not in KERAS_POLICY_OPS):
+        raise ConfigError(
+            f"aug.implementation='keras' has no {policy} for {modality} data (Keras ships "
+            f"{', '.join(KERAS_POLICY_OPS)} for images); accepted: augsweep"
+        )
+    if implementation == "keras":
+        accepted = KERAS_POLICY_OPS[policy]
+    elif modality == "series":
+        accepted = [name for name, op in OPS.items() if op.modality == "series"]
+    else:
+        accepted = POLICY_OPS[policy]
+    what = f"the ops of {policy} ({implementation}) on {modality} data"
+    kept = _without(accepted, _exclude(aug_cfg), accepted, what)
+    if not kept:
+        raise ConfigError(
+            f"aug.exclude={_exclude(aug_cfg)} leaves no op of {policy}; accepted: a list that "
+            f"keeps at least one of {', '.join(accepted)}"
+        )
+    return kept
+
+
+def _count(aug_cfg: Any, key: str, default: int) -> int:
+    value = aug_cfg.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"aug.{key}={value!r} is not allowed; accepted: an integer >= 1")
+    return value
+
+
+def _policy_entry(aug_cfg: Any, modality: str, strength: float) -> Entry:
+    """The policy of the config, checked, as an entry that builds its seeded layer."""
+    policy = aug_cfg.get("policy")
+    kept = policy_ops(aug_cfg, modality)
+    implementation = aug_cfg.get("implementation", "augsweep")
+    num_ops = _count(aug_cfg, "num_ops", DEFAULT_NUM_OPS[policy])
+    if policy == "trivialaugment" and num_ops != 1:
+        raise ConfigError(
+            f"aug.num_ops={num_ops} is not allowed with aug.policy=trivialaugment (one op per "
+            "image, by definition); accepted: 1, or aug=randaugment for N ops"
+        )
+    if policy == "randaugment" and implementation == "augsweep" and num_ops > len(kept):
+        raise ConfigError(
+            f"aug.num_ops={num_ops} is more than the {len(kept)} ops of randaugment on "
+            f"{modality} data left by aug.exclude; accepted: 1 to {len(kept)}"
+        )
+    options: dict[str, Any] = {}
+    if policy == "augmix":
+        options["num_chains"] = _count(aug_cfg, "num_chains", 3)
+        alpha = aug_cfg.get("alpha", 1.0)
+        if not isinstance(alpha, Real) or isinstance(alpha, bool) or not 0 < alpha < math.inf:
+            raise ConfigError(f"aug.alpha={alpha!r} is not allowed; accepted: a number > 0")
+        options["alpha"] = float(alpha)
+    exclude = _exclude(aug_cfg)
+
+    def build(seed: int) -> keras.layers.Layer:
+        if implementation == "keras":
+            return keras_policy(policy, strength, num_ops, exclude, seed, aug_cfg)
+        if modality == "series":
+            return SeriesRandAugment(strength, num_ops, kept, seed=seed, name=policy)
+        cls = IMAGE_POLICY_LAYERS[policy]
+        return cls(strength, num_ops=num_ops, ops=kept, fill_mode=_fill_mode(aug_cfg),
+                   seed=seed, name=policy, **options)  # fmt: skip
+
+    return Entry(policy, strength, build)
+
+
+def aug_label(aug_cfg: Any) -> str:
+    """The aug's name as runs are tagged and reported: a policy's N and exclusions in it, so
+    `randaugment_n2` and `randaugment_n3` are two settings (e.g. `randaugment_n2-solarize`)."""
+    name = str(aug_cfg.get("name"))
+    policy = aug_cfg.get("policy")
+    if policy is not None and policy != "trivialaugment":
+        name += f"_n{aug_cfg.get('num_ops', DEFAULT_NUM_OPS.get(policy, ''))}"
+    exclude = aug_cfg.get("exclude") or []
+    if exclude:
+        name += "-" + "-".join(sorted(str(n) for n in exclude))
+    if aug_cfg.get("implementation", "augsweep") != "augsweep":
+        name += f"_{aug_cfg.get('implementation')}"
+    return name
 
 
 def resolve_ops(aug_cfg: Any, modality: str) -> list[tuple[str, float]]:

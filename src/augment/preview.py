@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["preview_figure"]
+__all__ = ["mistakes_figure", "preview_figure"]
 
 MODALITIES: tuple[str, ...] = ("image", "series")
 _IMAGES_PER_ROW = 8
@@ -74,6 +74,34 @@ def preview_figure(
     else:
         fig = _series_panels(originals, augmented)
     fig.suptitle(title)
+    return fig
+
+
+def mistakes_figure(
+    originals: np.ndarray,
+    augmented: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    classes: tuple[str, ...],
+    modality: str,
+    title: str,
+    n: int = 32,
+) -> Figure:
+    """Augmented samples a model gets wrong, next to their originals, each titled with its label
+    and what the model read (the label-safety audit's artifact, `src.audit`).
+
+    Args:
+        originals, augmented: Batches of the same shape, as `preview_figure` draws them.
+        labels, predicted: Class indices per sample: the label, and the model's prediction.
+        classes: Class names by index.
+        modality, title: As `preview_figure`.
+        n: How many samples to show at most.
+    """
+    k = min(n, len(originals))
+    fig = preview_figure(originals[:k], lambda _: augmented[:k], modality, title, n=k)
+    axes = fig.axes[1::2] if modality == "image" else fig.axes
+    for ax, label, read in zip(axes, labels[:k], predicted[:k], strict=True):
+        ax.set_title(f"{classes[label]} read as {classes[read]}", fontsize="x-small")
     return fig
 
 
