@@ -280,9 +280,10 @@ class Program:
         """Train every slot for up to `epochs` epochs; per slot, Keras-style history.
 
         `train[i]`: slot i's training batches (shuffled, augmented); `val[i]`: its validation
-        batches (`val=None`: none, and the logs have no `val_*` keys). `callbacks[i]` are Keras callbacks of slot i (epoch hooks only), attached to its
-        network, whose `optimizer` they may change (ReduceLROnPlateau) and whose `stop_training`
-        ends that slot's training (EarlyStopping). `on_epoch(epoch, logs)` sees every slot's
+        batches (`val=None`: none, and the logs have no `val_*` keys). `callbacks[i]` are Keras
+        callbacks of slot i (epoch hooks only), attached to its network, whose `optimizer` they
+        may change (ReduceLROnPlateau) and whose `stop_training` ends that slot's training
+        (EarlyStopping). `on_epoch(epoch, logs)` sees every slot's
         logs of the epoch (None for a slot that has stopped).
         """
         used = len(train)  # a smaller last group leaves slots idle: never active, empty data

@@ -527,7 +527,9 @@ def policy_ops(aug_cfg: Any, modality: str) -> list[str]:
     """The ops a config's policy draws from for this modality, `aug.exclude` removed."""
     policy, implementation = aug_cfg.get("policy"), aug_cfg.get("implementation", "augsweep")
     if policy not in POLICIES:
-        raise ConfigError(f"aug.policy={policy!r} is not supported; accepted: {', '.join(POLICIES)}")
+        raise ConfigError(
+            f"aug.policy={policy!r} is not supported; accepted: {', '.join(POLICIES)}"
+        )
     if implementation not in IMPLEMENTATIONS:
         raise ConfigError(
             f"aug.implementation={implementation!r} is not supported; "

@@ -545,4 +545,3 @@ def series_ops() -> list[str]:
     from src.augment import OPS
 
     return [name for name, op in OPS.items() if op.modality == "series"]
-
