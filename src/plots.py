@@ -1,4 +1,5 @@
-"""Figures: a run's learning curves and confusion matrix; a report's strength curves and heatmap."""
+"""Figures: a run's learning curves and confusion matrix; a report's strength curves, heatmap and
+audit label-drop curves."""
 
 from __future__ import annotations
 
@@ -150,4 +151,23 @@ def difference_heatmap(rows: pd.DataFrame, metric: str, title: str) -> Figure:
         title=f"{title}\ndifference from no augmentation (* helps / hurts, = equivalent)",
     )
     fig.colorbar(image, ax=ax, label=f"{metric} difference")
+    return fig
+
+
+def label_drop_curves(rows: pd.DataFrame, title: str) -> Figure:
+    """The label-safety audit's label drop against strength, one line per aug type (strength 0:
+    no augmentation, no drop), the settings that hurt marked with a filled point."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    audited = rows[rows.audit_label_drop.notna()].sort_values("strength")
+    for i, (aug, group) in enumerate(audited.groupby("aug")):
+        color = f"C{i % 10}"
+        ax.plot([0.0, *group.strength], [0.0, *group.audit_label_drop], color=color, label=aug)
+        hurts = group.verdict == stats.HURTS
+        ax.scatter(group.strength, group.audit_label_drop, color=color, zorder=3,
+                   facecolors=[color if h else "white" for h in hurts])  # fmt: skip
+    ax.axhline(0.0, color="grey", linewidth=1)
+    ax.set(xlabel="aug.strength", ylabel="audit label drop (clean - augmented accuracy)")
+    ax.legend(fontsize="small")
+    ax.set_title(f"{title}\nlabel-safety audit; filled: the setting hurts (Holm)",
+                 fontsize="medium")  # fmt: skip
     return fig

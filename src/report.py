@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from src import plots, stats
+from src import audit_report, plots, stats
 from src.runs import search
 from src.tracking import UNHASHED, tracking_uri
 
@@ -161,6 +161,9 @@ def tidy(runs: pd.DataFrame) -> tuple[pd.DataFrame, Folds]:
             "folds_k": pd.to_numeric(runs.get("params.cv.folds"), errors="coerce"),
             "error": tag("augsweep.error"),
             "overrides": tag("augsweep.overrides"),
+            "audit_label_drop": pd.to_numeric(
+                runs.get("metrics.audit/label_drop", pd.Series(np.nan, index=runs.index))
+            ),
         }
     )
     table["context"] = _contexts(runs, params)
@@ -289,6 +292,7 @@ def compare(
                 "paired_folds": len(paired),
                 "gap_mean": _mean(_values(folds, group.run_id, "gap")),
                 "fit_time_s_mean": _mean(_values(folds, group.run_id, "fit_time_s")),
+                audit_report.COLUMN: float(group.audit_label_drop.mean()),
             }
         )
     comparison = _with_verdicts(pd.DataFrame(rows), rounds, ratios, margin, max_seeds)
@@ -438,8 +442,9 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
 
 # what export() writes; an earlier report's files of these names are removed first, so a folder
 # never mixes two reports (other files, such as a study's README.md, are left alone)
-OUTPUTS = ("comparison.*", "strengths.*", "across_datasets.*", "not_finished.csv", "report.md",
-           "strength_curves_*.png", "difference_heatmap_*.png")  # fmt: skip
+OUTPUTS = ("comparison.*", "strengths.*", "across_datasets.*", "audit.*", "not_finished.csv",
+           "report.md", "strength_curves_*.png", "difference_heatmap_*.png",
+           "label_drop_*.png")  # fmt: skip
 
 
 def export(report: Report, out: Path) -> list[Path]:
@@ -450,7 +455,8 @@ def export(report: Report, out: Path) -> list[Path]:
             stale.unlink()
     written = []
     tables = {"comparison": report.comparison, "strengths": report.strengths,
-              "across_datasets": report.across}  # fmt: skip
+              "across_datasets": report.across,
+              "audit": audit_report.agreement(report.comparison, report.margin)}  # fmt: skip
     for name, frame in tables.items():
         if frame.empty:
             continue
@@ -481,6 +487,8 @@ def export(report: Report, out: Path) -> list[Path]:
             f"strength_curves_{stem}.png": plots.strength_curves(rows, base, report.metric, title),
             f"difference_heatmap_{stem}.png": plots.difference_heatmap(rows, report.metric, title),
         }
+        if rows[audit_report.COLUMN].notna().any():
+            figures[f"label_drop_{stem}.png"] = plots.label_drop_curves(rows, title)
         for name, figure in figures.items():
             plots.save(figure, out / name)
             written.append(out / name)
@@ -566,6 +574,7 @@ def summary_markdown(report: Report, selection: Selection) -> str:
                     "verdict",
                     "margin",
                     "more_seeds",
+                    audit_report.COLUMN,
                 )
                 if c in _drop_single_context(report.comparison)
             ]
@@ -575,6 +584,10 @@ def summary_markdown(report: Report, selection: Selection) -> str:
             shown(verdicts).to_markdown(index=False) + "\n",
             verdict_notes(report),
         ]
+        audited = audit_report.markdown(
+            audit_report.agreement(report.comparison, report.margin), report.margin
+        )
+        parts += [audited] if audited else []
     if not report.strengths.empty:
         parts += [
             "## Strength per augmentation type\n",

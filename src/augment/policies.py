@@ -67,7 +67,7 @@ IMAGE_POLICY_OPS: dict[str, PolicyOp] = {
     "contrast": PolicyOp(0.9, "contrast factor 1 ± m (blend with the mean grey)", True),
     "sharpness": PolicyOp(0.9, "sharpness factor 1 ± m (blend with PIL's smoothed image)", True),
     "posterize": PolicyOp(4.0, "bits cleared of each 8-bit value (rounded; 8 - m bits kept)"),
-    "solarize": PolicyOp(1.0, "fraction of the range inverted (pixels above 1 - m)"),
+    "solarize": PolicyOp(1.0, "pixels at or above 256 (1 - m) of 255 inverted (all at m = 1)"),
     "auto_contrast": PolicyOp(1.0, "weight of the auto-contrasted image (blend with original)"),
     "equalize": PolicyOp(1.0, "weight of the histogram-equalised image (blend with original)"),
     "identity": PolicyOp(0.0, "nothing (TrivialAugment's list has it)"),
@@ -190,8 +190,8 @@ def _pixel(name: str, x: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
         step = tf.pow(2.0, tf.round(m))
         cleared = tf.floor(tf.round(x * 255.0) / step) * step / 255.0
         return tf.where(tf.round(m) > 0, cleared, x)
-    if name == "solarize":
-        return tf.where(x > 1.0 - m, 1.0 - x, x)
+    if name == "solarize":  # PIL's threshold 256 (1 - m) on 8-bit values: none inverted at 0
+        return tf.where(x * 255.0 >= 256.0 * (1.0 - m), 1.0 - x, x)
     if name == "auto_contrast":
         return x + m * (_auto_contrast(x) - x)
     if name == "equalize":
