@@ -20,6 +20,7 @@ from src.augment import (
     resolve_ops,
     strength_table,
 )
+from src.augment.policies import SERIES_POLICIES
 from src.errors import ConfigError
 
 # mixup and cutmix mix labels too: tests/test_image_ops.py covers them
@@ -102,6 +103,8 @@ def test_shipped_aug_configs_resolve(path):
     if OmegaConf.is_list(cfg.ops) and len(cfg.ops):  # a single-modality list
         modalities = {OPS[op if isinstance(op, str) else op.name].modality for op in cfg.ops}
     elif cfg.get("idg"):
+        modalities = ("image",)
+    elif cfg.get("policy") and cfg.policy not in SERIES_POLICIES:  # image-only policies
         modalities = ("image",)
     for modality in modalities:
         pairs = resolve_ops(cfg, modality)

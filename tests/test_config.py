@@ -28,6 +28,7 @@ PUBLIC_KEYS = [
     "sweep.dead_after_s",
     "sweep.adaptive.max_seeds",
     "sweep.adaptive.margin",
+    "sweep.audit",
     "train.parallel_folds",
     "train.early_stopping",
     "train.reduce_lr",
@@ -45,6 +46,7 @@ def test_defaults_compose_to_the_documented_values(make_cfg):
     assert cfg.tracking.experiment == "augsweep" and cfg.tracking.uri is None
     assert cfg.seed == 0 and cfg.cv.repeats == 1
     assert cfg.train.deterministic is True and cfg.sweep.rerun is False
+    assert cfg.sweep.audit is True
     assert (cfg.sweep.heartbeat_s, cfg.sweep.dead_after_s) == (30, 600)
     # the shrinking overrides of the test fixture
     assert (cfg.train.epochs, cfg.cv.folds) == (2, 2)
@@ -66,6 +68,18 @@ def test_defaults_compose_to_the_documented_values(make_cfg):
             },
         ),
         (["aug=medium", "aug.strength=0.8"], {"aug.strength": 0.8, "aug.name": "medium"}),
+        (
+            ["aug=randaugment"],
+            {"aug.policy": "randaugment", "aug.strength": 0.5, "aug.num_ops": 2,
+             "aug.exclude": [], "aug.ops": [], "aug.placement": "model"},
+        ),  # fmt: skip
+        (
+            ["aug=augmix", "aug.exclude=[solarize]"],
+            {"aug.policy": "augmix", "aug.strength": 0.3, "aug.num_ops": 3,
+             "aug.num_chains": 3, "aug.alpha": 1.0, "aug.exclude": ["solarize"]},
+        ),  # fmt: skip
+        (["aug=trivialaugment"], {"aug.policy": "trivialaugment", "aug.strength": 1.0}),
+        (["sweep.audit=false"], {"sweep.audit": False}),
         (["data=gunpoint"], {"data.modality": "series", "data.ucr_name": "GunPoint"}),
         (["data=japanese_vowels"], {"data.ucr_name": "JapaneseVowels"}),
         (["data=image_folder", "data.path=/x"], {"data.image_size": [64, 64], "data.path": "/x"}),
@@ -117,7 +131,7 @@ def test_model_of_the_wrong_modality_is_an_error(make_cfg):
         (["model=vgg"], r"unknown model model='vgg'; accepted: auto, cnn, cnn1d, fcn, lstm, resn"),
         (
             ["-m", "aug=light,extreme"],
-            r"unknown augmentation aug='extreme'; accepted: blur, .*heavy, idg",
+            r"unknown augmentation aug='extreme'; accepted: augmix, blur, .*heavy, idg",
         ),
     ],
 )
@@ -142,6 +156,7 @@ def test_known_names_and_value_overrides_pass_the_command_line_check():
         ("seed=-1", r"seed=-1 is not allowed; accepted: an integer >= 0"),
         ("train.learning_rate=0", r"train.learning_rate=0 .*a number > 0"),
         ("sweep.rerun=maybe", r"^sweep.rerun='maybe' is not allowed; accepted: true, false$"),
+        ("sweep.audit=1", r"^sweep.audit=1 is not allowed; accepted: true, false$"),
         ("train.deterministic=1", r"^train.deterministic=1 is not allowed; accepted: true, false$"),
         ("sweep.heartbeat_s=0", r"^sweep.heartbeat_s=0 is not allowed; accepted: seconds > 0$"),
         (
