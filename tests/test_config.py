@@ -70,13 +70,25 @@ def test_defaults_compose_to_the_documented_values(make_cfg):
         (["aug=medium", "aug.strength=0.8"], {"aug.strength": 0.8, "aug.name": "medium"}),
         (
             ["aug=randaugment"],
-            {"aug.policy": "randaugment", "aug.strength": 0.5, "aug.num_ops": 2,
-             "aug.exclude": [], "aug.ops": [], "aug.placement": "model"},
+            {
+                "aug.policy": "randaugment",
+                "aug.strength": 0.5,
+                "aug.num_ops": 2,
+                "aug.exclude": [],
+                "aug.ops": [],
+                "aug.placement": "model",
+            },
         ),  # fmt: skip
         (
             ["aug=augmix", "aug.exclude=[solarize]"],
-            {"aug.policy": "augmix", "aug.strength": 0.3, "aug.num_ops": 3,
-             "aug.num_chains": 3, "aug.alpha": 1.0, "aug.exclude": ["solarize"]},
+            {
+                "aug.policy": "augmix",
+                "aug.strength": 0.3,
+                "aug.num_ops": 3,
+                "aug.num_chains": 3,
+                "aug.alpha": 1.0,
+                "aug.exclude": ["solarize"],
+            },
         ),  # fmt: skip
         (["aug=trivialaugment"], {"aug.policy": "trivialaugment", "aug.strength": 1.0}),
         (["sweep.audit=false"], {"sweep.audit": False}),
