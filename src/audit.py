@@ -33,7 +33,7 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import engine, tracking
-from src.augment.plan import Plan
+from src.augment.image import mix_batch
 from src.cv import Fold
 from src.data import Dataset
 
@@ -57,7 +57,7 @@ def reference_job(job: DictConfig) -> DictConfig:
     """The job's config without augmentation and without validation-monitoring callbacks."""
     ref = job.copy()
     with open_dict(ref):
-        ref.aug = {**NO_AUGMENTATION, "fill_mode": job.aug.get("fill_mode", "constant")}
+        ref.aug = dict(NO_AUGMENTATION)
         for key in ("early_stopping", "reduce_lr"):
             callback = ref.train.get(key)
             if callback and callback.get("monitor") in TRAINING_MONITOR:
@@ -140,62 +140,99 @@ def _labels(probs: np.ndarray) -> np.ndarray:
     return probs.argmax(axis=-1).astype(np.int64)
 
 
+class Auditor:
+    """The audit of one job: one augmentation plan for all its folds (seeded with `seed`, the
+    first fold's), drawn fold by fold in fold order, so the augmented samples are the same
+    whether folds train together or one at a time. Its augmentation is traced once per job (a
+    plan of its own: no draws are taken from the training layers). `spec`: the job's; `size`:
+    its programs' number of slots."""
+
+    def __init__(
+        self, job: DictConfig, data: Dataset, spec: engine.Spec, size: int, seed: int
+    ) -> None:
+        self.job, self.data, self.spec, self.size = job, data, spec, size
+        plan = spec.plan(seed)
+        layers, mixing, n = plan.layers, plan.mixing, plan.n_classes
+        x_spec = tf.TensorSpec((None, *data.input_shape), "float32")
+        self._augment = None
+        if layers is not None:
+            self._augment = tf.function(
+                lambda x: layers(x, training=True), input_signature=[x_spec], autograph=False
+            )
+        self._mix = None
+        if mixing is not None:
+            y_spec = tf.TensorSpec((None,), "int64")
+            self._mix = tf.function(lambda x, y: mix_batch(mixing, x, y, n),
+                                    input_signature=[x_spec, y_spec], autograph=False)  # fmt: skip
+
+    def augmented(self, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+        """The fold's training part in order, augmented as training augments it, and each
+        sample's label (the dominant one for mixed samples)."""
+        x, y = self.data.x_train, self.data.y_train
+        images, targets = [], []
+        batches = self.data.pipeline(x[fold.train], y[fold.train],
+                                     batch_size=self.job.train.batch_size)  # fmt: skip
+        for xb, yb in batches:
+            labels = yb
+            if self._augment is not None:
+                xb = self._augment(xb)
+            if self._mix is not None:
+                xb, labels = self._mix(xb, yb)
+            images.append(xb.numpy())
+            targets.append(_targets(labels.numpy()))
+        return np.concatenate(images), np.concatenate(targets)
+
+    def group(self, folds: list[Fold]) -> list[FoldAudit]:
+        """The audit of the folds of one group (after they trained), one `FoldAudit` each."""
+        data = self.data
+        program, fit_seconds = _references(self.job, data, folds, self.size)
+        x, y = data.x_train, data.y_train
+        empty = np.zeros((0, *data.input_shape), np.float32)
+        out = []
+        for slot, fold in enumerate(folds):
+            started = time.perf_counter()
+
+            def on_slot(inputs: Any, slot: int = slot) -> np.ndarray:
+                return _labels(program.predict([empty] * slot + [inputs])[slot])
+
+            clean_inputs = (
+                data.pipeline(x[fold.train], y[fold.train], batch_size=engine.EVAL_BATCH)
+                if data.files
+                else np.asarray(x[fold.train])
+            )
+            clean = on_slot(clean_inputs)
+            augmented_x, target = self.augmented(fold)
+            predicted = on_slot(augmented_x)
+            labels = y[fold.train]
+            metrics = {
+                "clean_accuracy": float(np.mean(clean == labels)),
+                "augmented_accuracy": float(np.mean(predicted == target)),
+            }
+            metrics["label_drop"] = metrics["clean_accuracy"] - metrics["augmented_accuracy"]
+            for c, name in enumerate(data.classes):
+                clean_c = np.mean(clean[labels == c] == c)  # every class is in every fold
+                # mixing can leave a class dominant in no sample: then nothing was lost
+                chosen = target == c
+                augmented_c = np.mean(predicted[chosen] == c) if chosen.any() else clean_c
+                metrics[f"label_drop/class_{class_key(name)}"] = float(clean_c - augmented_c)
+            wrong = np.flatnonzero(predicted != target)[:MISTAKES_PER_FOLD]
+            originals = _originals(data, x[fold.train][wrong], y[fold.train][wrong])
+            mistakes = (originals, augmented_x[wrong], target[wrong], predicted[wrong])
+            seconds = {
+                "score": time.perf_counter() - started,
+                "reference": fit_seconds / len(folds),
+            }
+            out.append(FoldAudit(fold, metrics, mistakes, seconds))
+        return out
+
+
 def audit_group(
     job: DictConfig, data: Dataset, folds: list[Fold], spec: engine.Spec, size: int
 ) -> list[FoldAudit]:
-    """The audit of the folds of one group (after they trained), one `FoldAudit` per fold.
-
-    `spec` is the job's (its augmentation); `size` the group's program size.
-    """
+    """The audit of `folds` alone, by an `Auditor` of its own (`spec`: the job's)."""
     from src.train import fold_seed
 
-    program, fit_seconds = _references(job, data, folds, size)
-    x, y = data.x_train, data.y_train
-    empty = np.zeros((0, *data.input_shape), np.float32)
-    out = []
-    for slot, fold in enumerate(folds):
-        started = time.perf_counter()
-
-        def on_slot(inputs: Any, slot: int = slot) -> np.ndarray:
-            return _labels(program.predict([empty] * slot + [inputs])[slot])
-
-        clean_inputs = (
-            data.pipeline(x[fold.train], y[fold.train], batch_size=engine.EVAL_BATCH)
-            if data.files
-            else np.asarray(x[fold.train])
-        )
-        clean = on_slot(clean_inputs)
-        # augmented as training augments, by a plan of its own (its own draws), in order
-        seed = fold_seed(job, fold)
-        plan = spec.plan(seed)
-        plan = Plan(plan.layers, plan.mixing, "dataset", plan.n_classes)
-        batches = plan.training(
-            data.pipeline(x[fold.train], y[fold.train], batch_size=job.train.batch_size)
-        )
-        augmented, targets = [], []
-        for xb, yb in batches:
-            augmented.append(xb.numpy())
-            targets.append(_targets(yb.numpy()))
-        augmented_x = np.concatenate(augmented)
-        target = np.concatenate(targets)
-        predicted = on_slot(augmented_x)
-        labels = y[fold.train]
-        metrics = {
-            "clean_accuracy": float(np.mean(clean == labels)),
-            "augmented_accuracy": float(np.mean(predicted == target)),
-        }
-        metrics["label_drop"] = metrics["clean_accuracy"] - metrics["augmented_accuracy"]
-        for c, name in enumerate(data.classes):
-            clean_c = np.mean(clean[labels == c] == c)  # every class is in every fold (check_cv)
-            # mixing can leave a class dominant in no sample: then nothing was lost
-            augmented_c = np.mean(predicted[target == c] == c) if (target == c).any() else clean_c
-            metrics[f"label_drop/class_{class_key(name)}"] = float(clean_c - augmented_c)
-        wrong = np.flatnonzero(predicted != target)[:MISTAKES_PER_FOLD]
-        originals = _originals(data, x[fold.train][wrong], y[fold.train][wrong])
-        mistakes = (originals, augmented_x[wrong], target[wrong], predicted[wrong])
-        seconds = {"score": time.perf_counter() - started, "reference": fit_seconds / len(folds)}
-        out.append(FoldAudit(fold, metrics, mistakes, seconds))
-    return out
+    return Auditor(job, data, spec, size, fold_seed(job, folds[0])).group(folds)
 
 
 def _originals(data: Dataset, x: np.ndarray, y: np.ndarray) -> np.ndarray:

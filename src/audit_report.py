@@ -27,7 +27,8 @@ PREDICTED, MISSED, FALSE_ALARM, QUIET = (
 
 def agreement(comparison: pd.DataFrame, margin: float) -> pd.DataFrame:
     """One row per setting with an audit: its label drop, the measured harm, and the outcome."""
-    columns = ["dataset", "model", "aug", "strength", COLUMN, "harm", "verdict", "outcome"]
+    columns = ["dataset", "model", "context", "aug", "strength", COLUMN, "harm", "verdict",
+               "outcome"]  # fmt: skip
     if comparison.empty or COLUMN not in comparison or comparison[COLUMN].isna().all():
         return pd.DataFrame(columns=columns)
     rows = comparison[comparison[COLUMN].notna()].copy()

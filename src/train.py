@@ -318,6 +318,7 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
     spec = engine.Spec.of(job, data)
     size = group_size(job.train, job.model.name, len(folds))
     auditing = audit.enabled(job, bool(resolve_ops(job.aug, data.modality)))
+    auditor = audit.Auditor(job, data, spec, size, fold_seed(job, folds[0])) if auditing else None
     results: list[FoldResult] = []
     audits: list[audit.FoldAudit] = []
     for start in range(0, len(folds), size):
@@ -346,8 +347,8 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
                 result.metrics["val_accuracy"],
             )
         results += group_results
-        if auditing:  # after the group's scores: the reference may reuse its program
-            group_audits = audit.audit_group(job, data, group, spec, size)
+        if auditor is not None:  # after the group's scores: the reference may reuse its program
+            group_audits = auditor.group(group)
             mlflow.log_metrics(audit.fold_metrics(group_audits))
             audits += group_audits
 

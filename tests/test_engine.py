@@ -52,6 +52,16 @@ SLOW = [
         marks=pytest.mark.slow,
     ),  # fmt: skip
     pytest.param(["aug=mixup", "data.subset=300"], id="digits-mixup", marks=pytest.mark.slow),
+    pytest.param(
+        ["aug=randaugment", "aug.num_ops=3", "data.subset=300"],
+        id="digits-randaugment-in-model",
+        marks=pytest.mark.slow,
+    ),  # fmt: skip
+    pytest.param(
+        ["data=japanese_vowels", "data.subset=90", "aug=randaugment", "model=cnn1d"],
+        id="padded-series-randaugment",
+        marks=pytest.mark.slow,
+    ),  # fmt: skip
     pytest.param(["aug=cutmix", "data.subset=300"], id="digits-cutmix", marks=pytest.mark.slow),
     pytest.param(
         ["data=japanese_vowels", "data.subset=90", "aug=heavy"],

@@ -85,23 +85,53 @@ def mistakes_figure(
     classes: tuple[str, ...],
     modality: str,
     title: str,
-    n: int = 32,
+    n: int = 24,
 ) -> Figure:
-    """Augmented samples a model gets wrong, next to their originals, each titled with its label
+    """Augmented samples a model gets wrong, each under its original and titled with its label
     and what the model read (the label-safety audit's artifact, `src.audit`).
 
+    Images are drawn as one mosaic (one axes: a figure per job stays cheap), in groups of two
+    rows, originals over augmented, up to 8 per row; series one panel each, as `preview_figure`.
+
     Args:
-        originals, augmented: Batches of the same shape, as `preview_figure` draws them.
+        originals, augmented: Batches of the same shape, as `preview_figure` takes them.
         labels, predicted: Class indices per sample: the label, and the model's prediction.
         classes: Class names by index.
         modality, title: As `preview_figure`.
         n: How many samples to show at most.
     """
     k = min(n, len(originals))
-    fig = preview_figure(originals[:k], lambda _: augmented[:k], modality, title, n=k)
-    axes = fig.axes[1::2] if modality == "image" else fig.axes
-    for ax, label, read in zip(axes, labels[:k], predicted[:k], strict=True):
-        ax.set_title(f"{classes[label]} read as {classes[read]}", fontsize="x-small")
+    pairs = zip(labels[:k], predicted[:k], strict=True)
+    captions = [f"{classes[a]} read as {classes[b]}" for a, b in pairs]
+    if modality == "series":
+        fig = _series_panels(np.asarray(originals[:k]), np.asarray(augmented[:k]))
+        for ax, caption in zip(fig.axes, captions, strict=True):
+            ax.set_title(caption, fontsize="small")
+        fig.suptitle(title)
+        return fig
+    cols = min(k, _IMAGES_PER_ROW)
+    groups = math.ceil(k / cols)
+    h, w, c = originals.shape[1:]
+    pad = max(1, h // 8)
+    mosaic = np.ones((groups * 2 * (h + pad), cols * (w + pad), c), np.float32)
+    for i in range(k):
+        group, col = divmod(i, cols)
+        for row, batch in enumerate((originals, augmented)):
+            top, left = (2 * group + row) * (h + pad), col * (w + pad)
+            mosaic[top : top + h, left : left + w] = np.clip(batch[i], 0.0, 1.0)
+    fig, ax = plt.subplots(figsize=(1.3 * cols + 0.4, 2.9 * groups + 0.6))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.01, top=1 - 0.5 / (2.9 * groups + 0.6))
+    if c == 1:
+        ax.imshow(mosaic[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(mosaic)
+    for i, caption in enumerate(captions):
+        group, col = divmod(i, cols)
+        top, left = (2 * group + 1) * (h + pad), col * (w + pad)
+        ax.text(left + w / 2, top - pad / 2, caption, ha="center", va="center",
+                fontsize="x-small", color="tab:red")  # fmt: skip
+    ax.set_axis_off()
+    fig.suptitle(f"{title}\neach: original above, augmented below", fontsize="medium")
     return fig
 
 
