@@ -4,6 +4,7 @@ series RandAugment, their magnitude (aug.strength), their N (aug.num_ops) and au
 from __future__ import annotations
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -388,3 +389,31 @@ def test_shipped_policy_yamls_say_their_placement_and_command():
         text = (CONF / "aug" / f"{name}.yaml").read_text()
         assert cfg.policy == name and cfg.placement == "model"
         assert f"python -m src.sweep -m aug=none,{name} aug.strength=" in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "modality"),
+    [(["aug=randaugment", "aug.strength=1"], "image"), (["aug=trivialaugment"], "image"),
+     (["aug=augmix", "aug.strength=1"], "image"), (["aug=randaugment", "data=gunpoint"], "series")],
+)  # fmt: skip
+def test_the_run_preview_draws_what_the_policy_does(
+    make_cfg, overrides, modality, digits, gunpoint
+):
+    """A run's augmentation_preview.png comes from the job's plan (src.train.log_preview): its
+    augmented row is the policy's output on the originals, seeded as training is."""
+    from src.augment.plan import Plan
+    from src.augment.preview import preview_figure
+
+    cfg = make_cfg(*overrides)
+    x = digits[:8] if modality == "image" else gunpoint[:8]
+    plan = Plan.build(cfg.aug, modality, n_classes=10, seed=3)
+    expected = Plan.build(cfg.aug, modality, n_classes=10, seed=3).preview(x)
+    assert not np.allclose(expected, x)
+    fig = preview_figure(x, plan.preview, modality, "preview")
+    if modality == "image":
+        shown = np.stack([ax.get_images()[0].get_array() for ax in fig.axes[1::2]])
+        np.testing.assert_allclose(shown, np.clip(expected[..., 0], 0, 1))
+    else:
+        drawn = np.stack([ax.get_lines()[1].get_ydata() for ax in fig.axes])
+        np.testing.assert_allclose(drawn, expected[..., 0])
+    plt.close(fig)
