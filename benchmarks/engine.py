@@ -18,9 +18,11 @@ for building and tracing, as every job of a new sweep does):
   copy, built once, each fold restores its seeded weights;
 - parallel: augsweep's engine with the 5 folds trained together (`train.parallel_folds=true`).
 augsweep's jobs run through `src.train.run` into a temporary SQLite store (every param, curve,
-plot and artifact of a real run). Reported per job: wall seconds, seconds per fold-epoch
-(time in the epochs / folds x epochs), and seconds per fold outside the epochs (job wall time
-minus the time in epochs, over the folds; the first epoch, which traces, counts as an epoch).
+plot and artifact of a real run), with `sweep.audit=false`: the engine against the plain script
+(what the label-safety audit adds is `python -m benchmarks.audit_cost`). Reported per job: wall
+seconds, seconds per fold-epoch (time in the epochs / folds x epochs), and seconds per fold
+outside the epochs (job wall time minus the time in epochs, over the folds; the first epoch,
+which traces, counts as an epoch).
 Medians over --repeats, the variants alternating. Results: benchmarks/results/engine.{json,md}.
 """
 
@@ -135,6 +137,7 @@ def augsweep(job: dict, parallel: bool, store: str) -> dict[str, float]:
     from src.train import run
 
     cfg = config(job, [f"train.parallel_folds={str(parallel).lower()}", "sweep.rerun=true",
+                       "sweep.audit=false",
                        f"tracking.uri=sqlite:///{store}/mlflow.db"])  # fmt: skip
     start = time.perf_counter()
     metrics = run(cfg).metrics
