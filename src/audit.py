@@ -134,12 +134,6 @@ def _targets(y: np.ndarray) -> np.ndarray:
     return y.argmax(axis=-1).astype(np.int64)
 
 
-def _labels(probs: np.ndarray) -> np.ndarray:
-    if probs.shape[-1] == 1:
-        return (probs[:, 0] > 0.5).astype(np.int64)
-    return probs.argmax(axis=-1).astype(np.int64)
-
-
 class Auditor:
     """The audit of one job: one augmentation plan for all its folds (seeded with `seed`, the
     first fold's), drawn fold by fold in fold order, so the augmented samples are the same
@@ -184,6 +178,8 @@ class Auditor:
 
     def group(self, folds: list[Fold]) -> list[FoldAudit]:
         """The audit of the folds of one group (after they trained), one `FoldAudit` each."""
+        from src.train import labels as predicted_labels
+
         data = self.data
         program, fit_seconds = _references(self.job, data, folds, self.size)
         x, y = data.x_train, data.y_train
@@ -193,7 +189,7 @@ class Auditor:
             started = time.perf_counter()
 
             def on_slot(inputs: Any, slot: int = slot) -> np.ndarray:
-                return _labels(program.predict([empty] * slot + [inputs])[slot])
+                return predicted_labels(program.predict([empty] * slot + [inputs])[slot])
 
             clean_inputs = (
                 data.pipeline(x[fold.train], y[fold.train], batch_size=engine.EVAL_BATCH)

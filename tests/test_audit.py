@@ -225,3 +225,25 @@ def test_label_drop_curves_plot_each_aug_from_zero():
     assert list(lines["rotation"].get_xdata()) == [0.0, 0.5, 1.0]
     assert list(lines["rotation"].get_ydata()) == [0.0, 0.01, 0.05]
     plt.close(fig)
+
+
+def test_a_job_that_augments_in_tf_data_trains_its_references_in_its_own_program(make_cfg):
+    """aug.placement=dataset: the network has no augmentation, so the reference has the job's
+    program key and trains in the job's program (no second program); its references are the
+    ones a separate program trains."""
+    tf.config.experimental.enable_op_determinism()
+    job, data = prepare(make_cfg("aug=rotation", "aug.placement=dataset", "data.subset=200"))
+    folds = list(split(job.cv, data.y_train, job.seed))
+    spec = engine.Spec.of(job, data)
+    seeds = [job.seed * 1000 + f.index for f in folds]
+    jobs_program = engine.PROGRAMS.get(spec, seeds)
+    engine.REFERENCES.program = engine.REFERENCES.key = None
+    audit._WEIGHTS.clear()
+    shared = audit.audit_group(job, data, folds, spec, len(folds))
+    assert engine.REFERENCES.program is None  # trained in the job's program
+    assert engine.PROGRAMS.program is jobs_program
+    engine.PROGRAMS.program = engine.PROGRAMS.key = None
+    audit._WEIGHTS.clear()
+    separate = audit.audit_group(job, data, folds, spec, len(folds))
+    assert engine.REFERENCES.program is not None
+    assert [a.metrics for a in shared] == [a.metrics for a in separate]
