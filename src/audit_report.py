@@ -5,7 +5,9 @@ Per setting of the comparison table, `audit_label_drop` is the mean over its run
 augmentation, on the folds' training parts), and the measured harm is minus `diff` (baseline
 minus setting). Over the settings that have both, the report gives their Pearson and Spearman
 correlations, and per setting whether the audit flagged it (label drop above the margin) and
-whether the comparison found it `hurts`: harm predicted, harm missed, false alarm, or neither.
+what the comparison found: harm predicted (flagged, hurts), harm missed (hurts, not flagged),
+false alarm (flagged, but equivalent or helps), no harm and none predicted, or, for undecided
+settings, flagged or not and still open.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ PREDICTED, MISSED, FALSE_ALARM, QUIET = (
     "false alarm",
     "no harm, none predicted",
 )
+OPEN_FLAGGED, OPEN = "flagged, undecided", "not flagged, undecided"
 
 
 def agreement(comparison: pd.DataFrame, margin: float) -> pd.DataFrame:
@@ -35,10 +38,12 @@ def agreement(comparison: pd.DataFrame, margin: float) -> pd.DataFrame:
     rows["harm"] = -rows["diff"]
     flagged = rows[COLUMN] > margin
     hurts = rows.verdict == stats.HURTS
+    open_ = rows.verdict == stats.UNDECIDED
     rows["outcome"] = np.select(
-        [flagged & hurts, ~flagged & hurts, flagged & ~hurts], [PREDICTED, MISSED, FALSE_ALARM],
+        [flagged & hurts, ~flagged & hurts, flagged & open_, open_, flagged],
+        [PREDICTED, MISSED, OPEN_FLAGGED, OPEN, FALSE_ALARM],
         QUIET,
-    )  # fmt: skip
+    )
     return rows[columns].reset_index(drop=True)
 
 
@@ -91,6 +96,8 @@ def markdown(rows: pd.DataFrame, margin: float) -> str:
             said + "\n",
             f"- {PREDICTED} (flagged, and hurts): {_listed(rows, PREDICTED)}",
             f"- {MISSED} (hurts, not flagged): {_listed(rows, MISSED)}",
-            f"- {FALSE_ALARM} (flagged, does not hurt): {_listed(rows, FALSE_ALARM)}\n",
+            f"- {FALSE_ALARM} (flagged, but equivalent or helps): {_listed(rows, FALSE_ALARM)}",
+            f"- {OPEN_FLAGGED} (flagged, the comparison still open): "
+            f"{_listed(rows, OPEN_FLAGGED)}\n",
         ]
     )
