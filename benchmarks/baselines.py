@@ -67,8 +67,9 @@ def planned(seeds: list[int], only: list[str]) -> list[tuple[str, str, int]]:
     return jobs
 
 
-def run_job(model: str, dataset: str, seed: int, store: str) -> dict:
-    """One job through `src.train.run`: its per-fold figures and seconds."""
+def run_job(model: str, dataset: str, seed: int, store: str, extra: tuple[str, ...] = ()) -> dict:
+    """One job through `src.train.run`: its per-fold figures and seconds (`extra`: overrides
+    on top, for a quick check of the benchmark itself)."""
     import numpy as np
     from hydra import compose, initialize_config_dir
 
@@ -78,12 +79,15 @@ def run_job(model: str, dataset: str, seed: int, store: str) -> dict:
 
     overrides = [f"data={dataset}", f"model={model}", f"train={model}", "aug=none",
                  f"cv.folds={FOLDS}", f"seed={seed}", "sweep.rerun=true",
-                 f"tracking.uri=sqlite:///{store}/mlflow.db"]  # fmt: skip
+                 f"tracking.uri=sqlite:///{store}/mlflow.db", *extra]  # fmt: skip
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     started = time.perf_counter()
-    metrics = run(cfg).metrics
+    result = run(cfg)
     seconds = time.perf_counter() - started
+    import mlflow
+
+    metrics = mlflow.get_run(result.run_id).data.metrics  # per fold: fold<k>/final_<score>
     data = load_dataset(cfg.data)
     y_test = np.asarray(data.y_test)
     majority = float(np.bincount(y_test).max() / len(y_test))
@@ -95,7 +99,7 @@ def run_job(model: str, dataset: str, seed: int, store: str) -> dict:
         "model": model,
         "dataset": dataset,
         "seed": seed,
-        "overrides": overrides[:-2],
+        "overrides": [o for o in overrides if not o.startswith(("sweep.", "tracking."))],
         "recipe": {k: cfg.train[k] for k in ("epochs", "batch_size", "learning_rate")},
         "test_accuracy": folds("test_accuracy"),
         "val_accuracy": folds("val_accuracy"),
