@@ -135,7 +135,8 @@ def main() -> None:
             step().numpy()  # traces; a kernel that cannot run fails here
         except Exception as err:  # noqa: BLE001 - the refusal is the result
             lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-            errors[name] = " ".join(lines[1:3] or lines)[:240]  # the kernel's own message
+            kernel = [ln for ln in lines if "does not" in ln or "not supported" in ln]
+            errors[name] = (kernel or lines)[0][:240]  # the kernel's own message
             del steps[name]
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.repeats):
