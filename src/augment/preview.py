@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["preview_figure"]
+__all__ = ["mosaic_tiles", "preview_figure"]
 
 MODALITIES: tuple[str, ...] = ("image", "series")
 _IMAGES_PER_ROW = 8
@@ -78,26 +78,60 @@ def preview_figure(
 
 
 def _image_grid(originals: np.ndarray, augmented: np.ndarray) -> Figure:
-    """Groups of two rows, "original" over "augmented", up to 8 images per row."""
+    """Groups of two rows, "original" over "augmented", up to 8 images per row.
+
+    One image of tiles (one axes, one imshow: drawing a figure of 16 axes takes ~0.5 s longer,
+    every job), tiles separated by a grey gap of one pixel per 8; `mosaic_tiles` reads it back.
+    """
     k = len(originals)
     cols = min(k, _IMAGES_PER_ROW)
     groups = math.ceil(k / cols)
-    fig = plt.figure(figsize=(1.3 * cols + 0.6, 2.7 * groups + 0.5), constrained_layout=True)
-    grid = fig.add_gridspec(2 * groups, cols)
+    h, w, c = originals.shape[1:]
+    gap = _gap(h, w)
+    canvas = np.full(
+        (2 * groups * (h + gap) - gap, cols * (w + gap) - gap, c), _GAP_GREY, np.float32
+    )
     for i in range(k):
         group, col = divmod(i, cols)
-        for row, (label, batch) in enumerate((("original", originals), ("augmented", augmented))):
-            ax = fig.add_subplot(grid[2 * group + row, col])
-            image = np.clip(batch[i], 0.0, 1.0)
-            if image.shape[-1] == 1:
-                ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
-            else:
-                ax.imshow(image)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(label)
+        for row, batch in enumerate((originals, augmented)):
+            top, left = (2 * group + row) * (h + gap), col * (w + gap)
+            canvas[top : top + h, left : left + w] = np.clip(batch[i], 0.0, 1.0)
+    fig = plt.figure(figsize=(1.3 * cols + 0.6, 2.7 * groups + 0.5))
+    ax = fig.add_axes((0.1, 0.02, 0.88, 0.86))
+    if c == 1:
+        ax.imshow(canvas[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(canvas, interpolation="nearest")
+    rows = [(2 * g + r) * (h + gap) + (h - 1) / 2 for g in range(groups) for r in range(2)]
+    ax.set_yticks(rows, ["original", "augmented"] * groups)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     return fig
+
+
+_GAP_GREY = 0.5
+
+
+def _gap(h: int, w: int) -> int:
+    return max(1, min(h, w) // 8)
+
+
+def mosaic_tiles(fig: Figure, shape: tuple[int, int, int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The originals and augmented images (clipped to [0, 1]) an image preview shows."""
+    (image,) = fig.axes[0].get_images()
+    canvas = np.asarray(image.get_array())
+    canvas = canvas[..., None] if canvas.ndim == 2 else canvas
+    h, w, _ = shape
+    gap, cols = _gap(h, w), min(k, _IMAGES_PER_ROW)
+    tiles = np.empty((2, k, *shape), np.float32)
+    for i in range(k):
+        group, col = divmod(i, cols)
+        for row in range(2):
+            top, left = (2 * group + row) * (h + gap), col * (w + gap)
+            tiles[row, i] = canvas[top : top + h, left : left + w]
+    return tiles[0], tiles[1]
 
 
 def _valid_length(series: np.ndarray) -> int:
