@@ -11,7 +11,8 @@ recognisable to a model that never saw it; a large drop for some classes says it
 something else, before any ablation result comes in.
 
 The reference is trained for the audit, through the engine (`src.engine`) exactly as the job's
-own folds are trained (same network, seeds, batches, recipe), but with no augmentation and no
+own folds are trained (same network, seeds, batches, recipe, and inputs as the model sees them:
+`model.standardize` scales with the fold's training part), but with no augmentation and no
 validation data: it sees the fold's training part only, never its validation part or the test
 split. A recipe callback that monitors a validation score (EarlyStopping on `val_loss`) monitors
 the training score instead. The baseline job's fold models are not reused, since their early
@@ -93,7 +94,7 @@ def _references(
 ) -> tuple[engine.Program, float]:
     """A program whose slot i holds fold i's reference network (trained now, or cached), and
     the seconds spent training."""
-    from src.train import FailOnNaN, fold_seed, recipe_callbacks  # train imports this module
+    from src.train import FailOnNaN, fold_inputs, fold_seed, recipe_callbacks  # imports us
 
     ref = reference_job(job)
     ref_spec = engine.Spec.of(ref, data)
@@ -105,11 +106,12 @@ def _references(
     if missing:
         for slot in range(len(folds)):
             program.reset(slot, seeds[slot])
-        x, y = data.x_train, data.y_train
+        y = data.y_train
         train = []
         for fold, seed in zip(folds, seeds, strict=True):
             tf.random.set_seed(seed)  # the fold's shuffle, as the job's fold_pipelines draws it
-            batches = data.pipeline(x[fold.train], y[fold.train], batch_size=ref.train.batch_size,
+            x = fold_inputs(ref, data, fold).train  # as the model sees them (model.standardize)
+            batches = data.pipeline(x, y[fold.train], batch_size=ref.train.batch_size,
                                     shuffle=True, seed=seed)  # fmt: skip
             train.append(ref_spec.plan(seed).training(batches))
         callbacks = [[FailOnNaN(), *recipe_callbacks(ref.train)] for _ in folds]
@@ -159,13 +161,11 @@ class Auditor:
             self._mix = tf.function(lambda x, y: mix_batch(mixing, x, y, n),
                                     input_signature=[x_spec, y_spec], autograph=False)  # fmt: skip
 
-    def augmented(self, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
-        """The fold's training part in order, augmented as training augments it, and each
-        sample's label (the dominant one for mixed samples)."""
-        x, y = self.data.x_train, self.data.y_train
+    def augmented(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A fold's training part `x` (as the model sees it), `y`, in order, augmented as
+        training augments it, and each sample's label (the dominant one for mixed samples)."""
         images, targets = [], []
-        batches = self.data.pipeline(x[fold.train], y[fold.train],
-                                     batch_size=self.job.train.batch_size)  # fmt: skip
+        batches = self.data.pipeline(x, y, batch_size=self.job.train.batch_size)
         for xb, yb in batches:
             labels = yb
             if self._augment is not None:
@@ -178,11 +178,12 @@ class Auditor:
 
     def group(self, folds: list[Fold]) -> list[FoldAudit]:
         """The audit of the folds of one group (after they trained), one `FoldAudit` each."""
+        from src.train import fold_inputs
         from src.train import labels as predicted_labels
 
         data = self.data
         program, fit_seconds = _references(self.job, data, folds, self.size)
-        x, y = data.x_train, data.y_train
+        y = data.y_train
         empty = np.zeros((0, *data.input_shape), np.float32)
         out = []
         for slot, fold in enumerate(folds):
@@ -191,13 +192,14 @@ class Auditor:
             def on_slot(inputs: Any, slot: int = slot) -> np.ndarray:
                 return predicted_labels(program.predict([empty] * slot + [inputs])[slot])
 
+            x = fold_inputs(self.job, data, fold).train  # as the model sees them
             clean_inputs = (
-                data.pipeline(x[fold.train], y[fold.train], batch_size=engine.EVAL_BATCH)
+                data.pipeline(x, y[fold.train], batch_size=engine.EVAL_BATCH)
                 if data.files
-                else np.asarray(x[fold.train])
+                else np.asarray(x)
             )
             clean = on_slot(clean_inputs)
-            augmented_x, target = self.augmented(fold)
+            augmented_x, target = self.augmented(x, y[fold.train])
             predicted = on_slot(augmented_x)
             labels = y[fold.train]
             metrics = {
@@ -212,7 +214,7 @@ class Auditor:
                 augmented_c = np.mean(predicted[chosen] == c) if chosen.any() else clean_c
                 metrics[f"label_drop/class_{class_key(name)}"] = float(clean_c - augmented_c)
             wrong = np.flatnonzero(predicted != target)[:MISTAKES_PER_FOLD]
-            originals = _originals(data, x[fold.train][wrong], y[fold.train][wrong])
+            originals = _originals(data, x[wrong], y[fold.train][wrong])
             mistakes = (originals, augmented_x[wrong], target[wrong], predicted[wrong])
             seconds = {
                 "score": time.perf_counter() - started,

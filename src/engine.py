@@ -35,8 +35,9 @@ from src.augment.plan import Plan
 from src.models import Adam, build_network
 
 # `train.parallel_folds=auto`: the model families whose folds train faster together, as
-# `python -m benchmarks.engine` measured them (benchmarks/README.md)
-PARALLEL_BY_DEFAULT = {"cnn": True, "lstm": True, "cnn1d": True}
+# `python -m benchmarks.engine` measured them (benchmarks/README.md); fcn and resnet are not in
+# that benchmark, so they train one fold at a time
+PARALLEL_BY_DEFAULT = {"cnn": True, "lstm": True, "cnn1d": True, "fcn": False, "resnet": False}
 # inference batch size: validation and the final predictions (no gradients, so larger batches)
 EVAL_BATCH = 512
 

@@ -29,8 +29,9 @@ MODALITY = {
 def resolve_model_cfg(model_cfg: DictConfig, modality: str) -> DictConfig:
     """The concrete model config: `auto` becomes conf/model/<cnn|lstm>.yaml for this modality."""
     name = model_cfg.name
-    if name == "auto":
-        return OmegaConf.load(MODEL_CONF_DIR / f"{AUTO_MODEL[modality]}.yaml")
+    if name == "auto":  # the modality's model, with any key the user set on top
+        chosen = OmegaConf.load(MODEL_CONF_DIR / f"{AUTO_MODEL[modality]}.yaml")
+        return OmegaConf.merge(chosen, {k: v for k, v in model_cfg.items() if k != "name"})
     if name not in BUILDERS:
         raise ConfigError(
             f"unknown model model.name={name!r}; accepted: auto, {', '.join(sorted(BUILDERS))}"

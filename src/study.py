@@ -25,7 +25,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.config import CONF_DIR
-from src.errors import ConfigError, Terminated
+from src.errors import ConfigError, Terminated, stop_reason
 
 STUDY_ENV = "AUGSWEEP_STUDY"  # set for the grids' sweeps: "<study>/<grid>"
 STUDY_ID_ENV = "AUGSWEEP_STUDY_ID"  # and one id per run of the study command
@@ -135,9 +135,10 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
         env = {**os.environ, STUDY_ENV: f"{name}/{label}", STUDY_ID_ENV: study_id}
         try:
             code = run_sweep(grid_args(args, grid, f"{base}/{label}"), env)
-        except KeyboardInterrupt:
-            print(f"augsweep: study {name} interrupted; the same command resumes it")
-            return 130
+        except KeyboardInterrupt as stop:  # the grid's sweep has ended its runs KILLED
+            print(f"augsweep: study {name} {stop_reason(stop)}; the same command resumes it",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
         if code == 2:  # bad input: nothing trained, the next grid would say the same
             return 2
         codes.append(code)

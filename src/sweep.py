@@ -130,9 +130,9 @@ if __name__ == "__main__":
     except ConfigError as err:
         print(f"augsweep: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    stop_on_sigterm()  # what SLURM and most schedulers send before they kill a job
     if study is not None:  # a preset of several grids: each its own sweep, then the report
         raise SystemExit(run_study(*study, sys.argv[1:]))
-    stop_on_sigterm()  # what SLURM and most schedulers send before they kill a job
     if adaptive is not None:  # rounds of multiruns, seeds only where the verdict is open
         raise SystemExit(run_adaptive(adaptive, sys.argv[1:]))
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import keras
@@ -24,6 +24,7 @@ from src.augment.preview import mistakes_figure, preview_figure
 from src.config import check_job
 from src.cv import Fold, check_cv, split
 from src.data import Dataset, load_dataset
+from src.data.scaling import Standardizer
 from src.errors import ConfigError
 from src.models import AUTO_MODEL, resolve_model_cfg
 
@@ -162,6 +163,11 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
         )
     job = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     job.model = resolve_model_cfg(cfg.model, data.modality)
+    standardize = job.model.get("standardize", False)
+    if not isinstance(standardize, bool) or (standardize and data.modality != "series"):
+        accepted = "true, false" if data.modality == "series" else "false (series only)"
+        raise ConfigError(f"model.standardize={standardize!r} is not allowed for "
+                          f"{data.modality} data; accepted: {accepted}")  # fmt: skip
     # one spelling per experiment: aug.strength=1 and =1.0 are the same job, and so is every
     # strength of a config that applies nothing (aug=none, or strength 0)
     job.aug.strength = float(job.aug.strength) if ops else 0.0
@@ -171,7 +177,10 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
 
 def log_preview(job: DictConfig, data: Dataset, plan: Plan, n: int = 8) -> None:
     """Originals next to their augmented versions, drawn as training draws them (same seed)."""
-    x, _ = next(iter(data.pipeline(data.x_train[:n], data.y_train[:n], batch_size=n)))
+    x = data.x_train[:n]
+    if job.model.get("standardize", False):  # as the model sees them (whole training portion)
+        x = Standardizer.fit(data.x_train, data.padded)(x)
+    x, _ = next(iter(data.pipeline(x, data.y_train[:n], batch_size=n)))
     title = f"{data.name} / {aug_label(job.aug)} / strength {job.aug.strength:g}"
     plots.log(
         preview_figure(x.numpy(), plan.preview, data.modality, title), "augmentation_preview.png"
@@ -212,6 +221,26 @@ def group_size(train_cfg: DictConfig, model: str, n_folds: int) -> int:
     return min(int(setting), n_folds)
 
 
+@dataclass(frozen=True)
+class FoldInputs:
+    """A fold's inputs as its model sees them: scaled with statistics of its training part."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray | None
+
+
+def fold_inputs(job: DictConfig, data: Dataset, fold: Fold) -> FoldInputs:
+    """The fold's training part, validation part and test split; `model.standardize`: each
+    series channel standardised with the mean and std of the fold's training part."""
+    x = data.x_train
+    parts = FoldInputs(x[fold.train], x[fold.val], data.x_test)
+    if not job.model.get("standardize", False):
+        return parts
+    scale = Standardizer.fit(parts.train, data.padded)
+    return FoldInputs(*(None if p is None else scale(p) for p in astuple(parts)))
+
+
 def fold_pipelines(
     job: DictConfig, data: Dataset, fold: Fold, spec: engine.Spec
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
@@ -221,12 +250,12 @@ def fold_pipelines(
     # folds were set up before it
     tf.random.set_seed(seed)
     plan = spec.plan(seed)  # in-model layers live in the network; this plan's maps the pipeline
-    x, y = data.x_train, data.y_train
+    x, y = fold_inputs(job, data, fold), data.y_train
     batch = job.train.batch_size
     train = plan.training(
-        data.pipeline(x[fold.train], y[fold.train], batch_size=batch, shuffle=True, seed=seed)
+        data.pipeline(x.train, y[fold.train], batch_size=batch, shuffle=True, seed=seed)
     )
-    val = plan.encode(data.pipeline(x[fold.val], y[fold.val], batch_size=engine.EVAL_BATCH))
+    val = plan.encode(data.pipeline(x.val, y[fold.val], batch_size=engine.EVAL_BATCH))
     return train, val
 
 
@@ -269,22 +298,24 @@ def train_group(
         curves.flush()
     group_time = time.perf_counter() - start
     fit_time = group_time / len(folds)  # each fold's share of the program's time in its epochs
-    x, y = data.x_train, data.y_train
+    y = data.y_train
+    xs = [fold_inputs(job, data, f) for f in folds]
 
-    def inputs(xs: np.ndarray, ys: np.ndarray) -> np.ndarray | tf.data.Dataset:
+    def inputs(x: np.ndarray, ys: np.ndarray) -> np.ndarray | tf.data.Dataset:
         if data.files:  # image files: decoded batch by batch
-            return data.pipeline(xs, ys, batch_size=engine.EVAL_BATCH)
-        return xs
+            return data.pipeline(x, ys, batch_size=engine.EVAL_BATCH)
+        return x
 
+    parts = list(zip(xs, folds, strict=True))
     # the training part again, without augmentation: the generalisation gap
     train_pred = [
-        labels(p) for p in program.predict([inputs(x[f.train], y[f.train]) for f in folds])
+        labels(p) for p in program.predict([inputs(x.train, y[f.train]) for x, f in parts])
     ]
-    val_pred = [labels(p) for p in program.predict([inputs(x[f.val], y[f.val]) for f in folds])]
+    val_pred = [labels(p) for p in program.predict([inputs(x.val, y[f.val]) for x, f in parts])]
     test_pred = [None] * len(folds)
     if data.x_test is not None:
-        test = inputs(data.x_test, data.y_test)
-        test_pred = [labels(p) for p in program.predict([test] * len(folds))]
+        test = [inputs(x.test, data.y_test) for x in xs]
+        test_pred = [labels(p) for p in program.predict(test)]
     results = []
     for fold, history, train_p, val_p, test_p in zip(
         folds, histories, train_pred, val_pred, test_pred, strict=True

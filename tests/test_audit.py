@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats as scipy_stats
 
 from src import audit, audit_report, engine, report, stats
-from src.augment.preview import mistakes_figure
+from src.augment.preview import mistakes_figure, mosaic_tiles
 from src.cv import split
 from src.data import Dataset
 from src.tracking import config_hash
@@ -149,9 +149,9 @@ def test_the_mistakes_figure_shows_originals_over_augmented_with_label_and_readi
                           tuple("0123456789"), "image", "digits")  # fmt: skip
     (ax,) = fig.axes
     assert [t.get_text() for t in ax.texts] == ["0 read as 8", "1 read as 7", "2 read as 5"]
-    mosaic = ax.get_images()[0].get_array()
-    np.testing.assert_array_equal(mosaic[:8, 9:17], x[1, ..., 0])  # original 1, first row
-    np.testing.assert_array_equal(mosaic[9:17, 9:17], flipped[1, ..., 0])  # augmented under it
+    shown, augmented = mosaic_tiles(fig, (8, 8, 1), 3)
+    np.testing.assert_array_equal(shown, x)
+    np.testing.assert_array_equal(augmented, flipped)
     plt.close(fig)
     series = mistakes_figure(gunpoint[:2], -gunpoint[:2], np.array([0, 1]), np.array([1, 0]),
                              ("1", "2"), "series", "gunpoint")  # fmt: skip
@@ -255,3 +255,26 @@ def test_a_job_that_augments_in_tf_data_trains_its_references_in_its_own_program
     separate = audit.audit_group(job, data, folds, spec, len(folds))
     assert engine.REFERENCES.program is not None
     assert [a.metrics for a in shared] == [a.metrics for a in separate]
+
+
+def test_the_reference_sees_the_inputs_as_the_model_sees_them(make_cfg, monkeypatch):
+    """model.standardize (the LSTM's): the reference trains on, and the audit scores, each
+    fold's training part standardised with that part's own statistics, as the model gets it."""
+    from src.train import fold_inputs
+
+    job, data = prepare(make_cfg("data=gunpoint", "model=lstm", "aug=jitter", "train.epochs=1"))
+    assert job.model.standardize is True
+    folds = list(split(job.cv, data.y_train, job.seed))
+    given: list[np.ndarray] = []
+    pipeline = Dataset.pipeline
+
+    def watched(self, x, y, **kwargs):
+        given.append(np.asarray(x))
+        return pipeline(self, x, y, **kwargs)
+
+    monkeypatch.setattr(Dataset, "pipeline", watched)
+    audit._WEIGHTS.clear()
+    audit.audit_group(job, data, folds[:1], engine.Spec.of(job, data), 1)
+    expected = fold_inputs(job, data, folds[0]).train
+    assert not np.allclose(expected, data.x_train[folds[0].train])  # standardising changes them
+    assert given and all(np.array_equal(x, expected) for x in given)

@@ -43,6 +43,14 @@ def write_one_class_folder(root):
         (["model=lstm"], r"model 'lstm' needs series data, but the dataset is image"),
         (["cv.folds=1"], r"cv.folds=1 is not allowed; accepted: an integer >= 2"),
         (
+            ["+model.standardize=true"],
+            r"model.standardize=True is not allowed for image data; accepted: false \(series",
+        ),
+        (
+            ["data=gunpoint", "model=lstm", "model.standardize=yes"],
+            r"model.standardize='yes' is not allowed for series data; accepted: true, false",
+        ),
+        (
             ["aug.ops=[rotation,warp]"],
             r"unknown aug op .warp. in aug.ops; accepted: flip, rotation",
         ),

@@ -119,6 +119,43 @@ def test_digits_without_test_split_and_subset_at_least_n_keeps_everything():
     assert data.x_test is None and data.y_test is None and len(data.y_train) == 1797
 
 
+# ---------------------------------------------------------------- LFW faces
+
+
+def lfw_cfg(**extra):
+    return OmegaConf.merge(OmegaConf.load(ROOT / "conf" / "data" / "lfw_faces.yaml"), extra)
+
+
+def test_lfw_faces_are_scikit_images_photos_with_a_stratified_test_split():
+    from skimage.data import lfw_subset
+
+    data = load_dataset(lfw_cfg())
+    assert data.name == "lfw_faces" and data.modality == "image"
+    assert data.classes == ("face", "non-face") and data.n_classes == 2
+    assert data.x_train.shape == (160, 25, 25, 1) and data.x_test.shape == (40, 25, 25, 1)
+    assert data.input_shape == (25, 25, 1) and data.x_train.dtype == np.float32
+    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert np.bincount(data.y_train).tolist() == [80, 80]
+    assert np.bincount(data.y_test).tolist() == [20, 20]
+    # every photo is one of scikit-image's, with its own label: faces are its first 100
+    photos = lfw_subset().astype(np.float32)
+    index = {photo.tobytes(): i for i, photo in enumerate(photos)}
+    for x, y in zip([*data.x_train, *data.x_test], [*data.y_train, *data.y_test], strict=True):
+        i = index[x[..., 0].tobytes()]
+        assert y == (0 if i < 100 else 1)
+    assert len({x.tobytes() for x in [*data.x_train, *data.x_test]}) == 200
+
+
+def test_lfw_faces_resize_subset_and_bad_values():
+    data = load_dataset(lfw_cfg(subset=40, image_size=[32, 32]))
+    assert data.x_train.shape == (40, 32, 32, 1) and np.bincount(data.y_train).tolist() == [20, 20]
+    assert data.x_test.shape == (40, 32, 32, 1)
+    with pytest.raises(ConfigError, match=r"data.image_size=\[0, 5\] is not allowed"):
+        load_dataset(lfw_cfg(image_size=[0, 5]))
+    with pytest.raises(ConfigError, match=r"data.test_size=1.5 is not allowed"):
+        load_dataset(lfw_cfg(test_size=1.5))
+
+
 def test_loaded_arrays_are_read_only_and_cached():
     first = load_dataset(digits_cfg(subset=100))
     assert first is load_dataset(digits_cfg(subset=100))
@@ -678,5 +715,6 @@ def test_every_dataset_is_listed():
         "image_folder",
         "italy_power_demand",
         "japanese_vowels",
+        "lfw_faces",
         "series_file",
     }

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits, load_sample_images
 
 from src.augment.image import IMAGE_OPS
 from src.augment.layers import Jitter
-from src.augment.preview import preview_figure
+from src.augment.preview import mosaic_tiles, preview_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -72,25 +72,23 @@ def assert_png(fig, path) -> None:
 # --- images ---------------------------------------------------------------------------------------
 
 
+def row_labels(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_yticklabels()]
+
+
 def test_image_preview_rows_are_originals_and_what_augment_returned(digits, tmp_path):
     augment = image_op("noise")
     fig = preview_figure(digits, augment, "image", "digits / heavy / strength 0.8", n=8)
-    assert len(fig.axes) == 16
-    images = axes_images(fig)
+    assert len(fig.axes) == 1  # one mosaic of tiles
+    (image,) = axes_images(fig)
     assert augment.returned is not None and augment.returned.shape == (8, 8, 8, 1)
-    # the grid is filled column by column: axes 2i and 2i + 1 are image i, original then augmented
-    originals, augmented = images[0::2], images[1::2]
-    for i in range(8):
-        np.testing.assert_array_equal(np.asarray(originals[i].get_array()), digits[i, ..., 0])
-        np.testing.assert_array_equal(
-            np.asarray(augmented[i].get_array()), np.clip(augment.returned[i, ..., 0], 0, 1)
-        )
-        assert originals[i].get_cmap().name == "gray"
-        assert originals[i].get_clim() == (0.0, 1.0)
+    originals, augmented = mosaic_tiles(fig, (8, 8, 1), 8)
+    np.testing.assert_array_equal(originals, digits[:8])
+    np.testing.assert_array_equal(augmented, np.clip(augment.returned, 0, 1))
+    assert image.get_cmap().name == "gray" and image.get_clim() == (0.0, 1.0)
     assert not np.array_equal(augment.returned, digits[:8])
-    assert fig.axes[0].get_ylabel() == "original"
-    assert fig.axes[1].get_ylabel() == "augmented"
-    assert all(not ax.get_xticks().size and not ax.get_yticks().size for ax in fig.axes)
+    assert row_labels(fig) == ["original", "augmented"]
+    assert not fig.axes[0].get_xticks().size
     assert "digits / heavy / strength 0.8" in fig.get_suptitle()
     assert_png(fig, tmp_path / "digits.png")
 
@@ -98,13 +96,11 @@ def test_image_preview_rows_are_originals_and_what_augment_returned(digits, tmp_
 def test_image_preview_of_rgb_photos_clips_to_unit_range(photos, tmp_path):
     augment = image_op("brightness", seed=1)
     fig = preview_figure(photos, augment, "image", "photos / brightness / strength 1", n=4)
-    assert len(fig.axes) == 8
-    images = axes_images(fig)
-    for i in range(4):
-        shown = np.asarray(images[2 * i + 1].get_array())
-        assert shown.shape == (32, 32, 3)
-        np.testing.assert_array_equal(shown, np.clip(augment.returned[i], 0, 1))
-        np.testing.assert_array_equal(np.asarray(images[2 * i].get_array()), photos[i])
+    (image,) = axes_images(fig)
+    assert np.asarray(image.get_array()).shape[-1] == 3
+    originals, augmented = mosaic_tiles(fig, (32, 32, 3), 4)
+    np.testing.assert_array_equal(augmented, np.clip(augment.returned, 0, 1))
+    np.testing.assert_array_equal(originals, photos[:4])
     assert "strength 1" in fig.get_suptitle()
     assert_png(fig, tmp_path / "photos.png")
 
@@ -113,14 +109,14 @@ def test_image_preview_of_rgb_photos_clips_to_unit_range(photos, tmp_path):
 def test_image_preview_wraps_into_groups_of_two_rows(n, shown, groups, digits):
     augment = image_op("translation")
     fig = preview_figure(digits, augment, "image", "digits", n=n)
-    assert len(fig.axes) == 2 * shown  # no empty axes, at most as many images as given
-    assert augment.returned.shape[0] == shown
-    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
-    assert labels == ["original", "augmented"] * groups
-    images = axes_images(fig)
-    np.testing.assert_array_equal(
-        np.asarray(images[-1].get_array()), np.clip(augment.returned[-1, ..., 0], 0, 1)
-    )
+    assert augment.returned.shape[0] == shown  # at most as many images as given
+    assert row_labels(fig) == ["original", "augmented"] * groups
+    (image,) = axes_images(fig)
+    # 8 tiles a row of 8 pixels, one pixel apart; two rows a group
+    assert np.asarray(image.get_array()).shape == (2 * groups * 9 - 1, 8 * 9 - 1)
+    originals, augmented = mosaic_tiles(fig, (8, 8, 1), shown)
+    np.testing.assert_array_equal(originals, digits[:shown])
+    np.testing.assert_array_equal(augmented, np.clip(augment.returned, 0, 1))
 
 
 # --- series ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ several sweeps on one SQLite store at once."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -18,9 +19,9 @@ from tests.conftest import ROOT
 from tests.test_sweep import command, jobs_by_hash, runs_by_role, sweep
 
 
-def running_job(client: MlflowClient, aug: str):
+def running_job(client: MlflowClient, aug: str, experiment_name: str = "augsweep"):
     """The RUNNING run of `aug` once it has logged curves, else None."""
-    experiment = client.get_experiment_by_name("augsweep")
+    experiment = client.get_experiment_by_name(experiment_name)
     running = experiment and client.search_runs(
         [experiment.experiment_id], f"tags.aug = '{aug}' AND attributes.status = 'RUNNING'"
     )
@@ -150,3 +151,38 @@ def test_a_sweep_deciding_about_a_config_waits_for_the_run_that_claims_it(tmp_pa
     finally:
         other.kill()
     assert answer == "RUNNING\n", errors[-3000:]
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_study_stops_its_grid_sweep_and_leaves_no_process(tmp_path):
+    """A study runs each grid as a `python -m src.sweep` of its own: SIGTERM to the study (a
+    scheduler's stop) reaches that sweep, whose running job ends KILLED, and the study exits
+    143 with nothing left running."""
+    args = ["-m", "experiment=digits_image_ops", "aug=none,light", "aug.strength=0.25",
+            "seed=0", "train.epochs=100", "data.subset=300"]  # fmt: skip
+    client = MlflowClient()
+    with open(tmp_path / "study.log", "w") as out:
+        study = subprocess.Popen(command(tmp_path, *args), cwd=ROOT, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline, victim = time.monotonic() + 300, None
+        while victim is None and time.monotonic() < deadline and study.poll() is None:
+            time.sleep(0.5)
+            victim = running_job(client, "light", "study_digits")
+        study.send_signal(signal.SIGTERM)  # to the study's process only, not its group
+        code = study.wait(timeout=120)
+    text = (tmp_path / "study.log").read_text()
+    assert victim is not None, text[-3000:]
+    assert code == 128 + signal.SIGTERM, text[-3000:]
+    assert "augsweep: study digits_image_ops stopped by SIGTERM; the same command resumes" in text
+    killed = client.get_run(victim.info.run_id)
+    assert (killed.info.status, killed.data.tags["augsweep.killed"]) == (
+        "KILLED", "stopped by SIGTERM")  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the grid's sweep was waited for: the group is empty
+        try:
+            os.killpg(study.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("a process of the study's group is still running")

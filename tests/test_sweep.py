@@ -324,6 +324,9 @@ def test_ctrl_c_stops_a_study_and_its_running_job_ends_killed(tmp_path):
     text = (tmp_path / "study.log").read_text()
     assert victim is not None, text[-3000:]
     assert code == 130, text[-3000:]
-    assert "augsweep: study digits_image_ops interrupted; the same command resumes it" in text
+    assert (
+        "augsweep: study digits_image_ops stopped by Ctrl-C (SIGINT); the same command resumes"
+        in text
+    )
     assert "grid 2/2" not in text and not out.exists()
     assert client.get_run(victim.info.run_id).info.status == "KILLED"

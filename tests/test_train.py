@@ -248,3 +248,12 @@ def test_mixed_precision_and_xla_options_reach_the_model(make_cfg):
         run(make_cfg("train.jit_compile=true", "train.deterministic=false", "aug=heavy"))
     with pytest.raises(ConfigError, match="^train.jit_compile=true has no effect with train.det"):
         run(make_cfg("train.jit_compile=true", "aug=none"))
+
+
+def test_lfw_faces_train_well_above_chance_with_flips(make_cfg):
+    """Faces against non-faces: a short real training of the CNN, flips in the model."""
+    result = run(make_cfg("data=lfw_faces", "aug=flip", "train.epochs=12", "cv.folds=2"))
+    assert result.metrics["val_accuracy_mean"] > 0.85  # chance: 0.5 (two balanced classes)
+    assert result.metrics["test_accuracy_mean"] > 0.85
+    tags = mlflow.get_run(result.run_id).data.tags
+    assert (tags["dataset"], tags["modality"], tags["aug"]) == ("lfw_faces", "image", "flip")

@@ -1,8 +1,8 @@
 """Datasets: loaded once per process, checked before any training, fed to Keras as tf.data batches.
 
 Every bad input raises ConfigError with a one-line message, so a sweep fails before it trains.
-The sources live in `images` (digits, image folders) and `series` (UCR/UEA sets, series files);
-`raw` holds what they share: the hold-out split, the subset, the label encoding.
+The sources live in `images` (digits, LFW faces, image folders) and `series` (UCR/UEA sets,
+series files); `raw` holds what they share: the hold-out split, the subset, the label encoding.
 """
 
 from __future__ import annotations
@@ -17,12 +17,22 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from src.data.images import check_decodable, decode, decode_all, digits, image_folder, in_memory
+from src.data.images import (
+    check_decodable,
+    decode,
+    decode_all,
+    digits,
+    image_folder,
+    in_memory,
+    lfw_faces,
+)
 from src.data.raw import encode, split_seed, subset
 from src.data.series import UCR_NAMES, series_file, ucr
 from src.errors import ConfigError
 
-DATASETS: tuple[str, ...] = tuple(sorted(["digits", "image_folder", "series_file", *UCR_NAMES]))
+DATASETS: tuple[str, ...] = tuple(
+    sorted(["digits", "image_folder", "lfw_faces", "series_file", *UCR_NAMES])
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Dataset:
 LOADERS = {
     "digits": (digits, "image"),
     "image_folder": (image_folder, "image"),
+    "lfw_faces": (lfw_faces, "image"),
     "series_file": (series_file, "series"),
     **{name: (ucr, "series") for name in UCR_NAMES},
 }

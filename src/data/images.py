@@ -128,6 +128,26 @@ def digits(cfg: Mapping) -> Raw:
     return Raw(*holdout(x, digits.target, cfg, "data=digits"), source="data=digits")
 
 
+LFW_CLASSES = ("face", "non-face")
+
+
+def lfw_faces(cfg: Mapping) -> Raw:
+    """scikit-image's LFW subset: 100 faces and 100 non-faces, 25x25 grey photos in [0, 1].
+
+    `skimage.data.lfw_subset()` ships in the scikit-image wheel (no download): its first 100
+    images are faces (crops of Labeled Faces in the Wild), the other 100 non-face crops of the
+    same photos. A flip keeps the label here, unlike on digits.
+    """
+    from skimage.data import lfw_subset  # only this dataset needs scikit-image
+
+    images = lfw_subset()
+    x = images.astype(np.float32)[..., None]
+    y = np.array([LFW_CLASSES[0]] * 100 + [LFW_CLASSES[1]] * (len(images) - 100))
+    if cfg.get("image_size") is not None:
+        x = np.clip(tf.image.resize(x, _image_size(cfg["image_size"])).numpy(), 0.0, 1.0)
+    return Raw(*holdout(x, y, cfg, "data=lfw_faces"), source="data=lfw_faces")
+
+
 NOT_PICTURES = ("EPS", "MPEG")  # Pillow opens them, but such files are documents and videos
 
 
