@@ -117,7 +117,8 @@ def mistakes_figure(
         group, col = divmod(i, cols)
         top, left = (2 * group + 1) * (h + gap), col * (w + gap)
         ax.text(left + (w - 1) / 2, top + h - 0.5, caption, ha="center", va="top",
-                fontsize="x-small", color="tab:red")  # fmt: skip
+                fontsize=7, color="black", bbox={"facecolor": "white", "edgecolor": "none",
+                                                 "pad": 0.5, "alpha": 0.85})  # fmt: skip
     fig.suptitle(f"{title}\n(label read as: under each augmented image)", fontsize="medium")
     return fig
 
