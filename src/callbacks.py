@@ -20,7 +20,7 @@ from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from src import resume
+from src import progress, resume
 from src.errors import ConfigError, stop_reason
 from src.study import study_tags, with_grid
 from src.tracking import SWEEP_ENV, setup, store_errors, tracking_uri, varying
@@ -105,6 +105,7 @@ class SweepCallback(Callback):
         uri = tracking_uri(config.tracking)
         joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
         try:  # a store that cannot be written stops the sweep here, before any job
+            progress.check_mode(config.sweep.get("progress", "auto"))
             experiment_id = setup(config.tracking)
             with store_errors(uri):
                 if joined:
@@ -129,6 +130,8 @@ class SweepCallback(Callback):
             heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s)
             _HEARTBEATS[run_id] = heartbeat.__enter__()
         log.info("sweep parent run %s in %s", run_id, uri)
+        launcher = str((config.hydra.get("launcher") or {}).get("_target_", ""))
+        progress.start_sweep(size, config.sweep.get("progress", "auto"), launcher)
 
     @staticmethod
     def _start_parent(config: DictConfig, experiment_id: str) -> tuple[str, int | None, list[str]]:
@@ -158,6 +161,7 @@ class SweepCallback(Callback):
         return parent, size, joined.get("swept") or swept
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        progress.end_sweep()  # its last state stays on the screen, above the summary
         joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
         counts, failed, parent = end_sweep()
         if parent is None:

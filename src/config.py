@@ -9,6 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import ConfigError
+from src.progress import check_mode
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # groups whose choice is a file name; `experiment` presets are checked the same way
@@ -75,6 +76,7 @@ def check_job(cfg: DictConfig) -> None:
             f"sweep.dead_after_s={cfg.sweep.dead_after_s} is not allowed with "
             f"sweep.heartbeat_s={cfg.sweep.heartbeat_s}; accepted: more than twice the heartbeat"
         )
+    check_mode(cfg.sweep.get("progress", "auto"))
     folds = cfg.train.get("parallel_folds", "auto")
     if not (folds in ("auto", True, False) or _positive_int(folds)):
         raise ConfigError(
