@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from tensorflow.python.framework.config import disable_op_determinism
 
-from src import engine, plots, progress, resume, tracking
+from src import engine, inputs, plots, progress, resume, tracking
 from src.augment import placement, resolve_ops
 from src.augment.plan import Plan
 from src.augment.preview import preview_figure
@@ -422,6 +422,7 @@ def run(cfg: DictConfig, display: progress.Plain | None = None) -> JobResult:
     with tracking.job_run(experiment_id, run_name(job), tags, heartbeat_s) as active:
         mlflow.log_params(tracking.flatten(job))
         mlflow.log_text(OmegaConf.to_yaml(job), "config.yaml")
+        inputs.log_datasets(job, data)
         metrics = cross_validate(job, data, active.info.run_id, display)
         metrics["wall_time_s"] = time.perf_counter() - started
         mlflow.log_metrics(metrics)
