@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from tensorflow.python.framework.config import disable_op_determinism
 
-from src import engine, inputs, plots, progress, resume, tracking
+from src import engine, fold_models, inputs, plots, progress, resume, tracking
 from src.augment import placement, resolve_ops
 from src.augment.plan import Plan
 from src.augment.preview import preview_figure
@@ -314,6 +314,14 @@ def train_group(
     return results
 
 
+def example_inputs(data: Dataset, n: int = fold_models.EXAMPLE_ROWS) -> np.ndarray:
+    """The first training inputs as the model takes them (image files decoded)."""
+    if not data.files:
+        return np.asarray(data.x_train[:n], dtype=np.float32)
+    x, _ = next(iter(data.pipeline(data.x_train[:n], data.y_train[:n], batch_size=n)))
+    return x.numpy()
+
+
 def recipe_callbacks(train_cfg: DictConfig) -> list[keras.callbacks.Callback]:
     """A fold's own early stopping and learning-rate schedule (conf/train/), if any."""
     out: list[keras.callbacks.Callback] = []
@@ -333,6 +341,7 @@ def cross_validate(
     spec = engine.Spec.of(job, data)
     size = group_size(job.train, job.model.name, len(folds))
     results: list[FoldResult] = []
+    models = fold_models.FoldModels(job, example_inputs(data))
     for start in range(0, len(folds), size):
         group = folds[start : start + size]
         seeds = [fold_seed(job, fold) for fold in group]
@@ -358,7 +367,9 @@ def cross_validate(
                 len(folds),
                 result.metrics["val_accuracy"],
             )
+        models.after_group(program, group_results)  # before the next group resets the slots
         results += group_results
+    models.finish()
 
     y_val = np.concatenate([data.y_train[r.fold.val] for r in results])
     val_pred = np.concatenate([r.val_pred for r in results])

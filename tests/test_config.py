@@ -31,6 +31,8 @@ PUBLIC_KEYS = [
     "train.parallel_folds",
     "train.early_stopping",
     "train.reduce_lr",
+    "tracking.log_model",
+    "sweep.progress",
 ]
 
 
@@ -46,6 +48,7 @@ def test_defaults_compose_to_the_documented_values(make_cfg):
     assert cfg.seed == 0 and cfg.cv.repeats == 1
     assert cfg.train.deterministic is True and cfg.sweep.rerun is False
     assert (cfg.sweep.heartbeat_s, cfg.sweep.dead_after_s) == (30, 600)
+    assert (cfg.tracking.log_model, cfg.sweep.progress) == ("none", "auto")
     # the shrinking overrides of the test fixture
     assert (cfg.train.epochs, cfg.cv.folds) == (2, 2)
 
