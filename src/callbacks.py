@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src import progress, resume
+from src.description import describe_sweep
 from src.errors import ConfigError, stop_reason
 from src.study import study_tags, with_grid
 from src.tracking import SWEEP_ENV, setup, store_errors, tracking_uri, varying
@@ -121,6 +122,7 @@ class SweepCallback(Callback):
             "swept": swept,
             "tracking_uri": uri,
             "cwd": os.getcwd(),
+            "metric": str(config.get("optimize_metric") or "val_accuracy_mean"),
         }
         if joined:
             context["round"] = joined["round"]
@@ -174,8 +176,32 @@ class SweepCallback(Callback):
         )
         for line in failed:
             print(f"augsweep: failed: {line}", flush=True)
+        # a study reports once over all its grids, an adaptive sweep after its last round
+        if not joined and not study_tags() and config.sweep.get("report", True):
+            sweep_report(config, parent)
         if failed:
             raise SystemExit(1)
+
+
+def sweep_report(config: DictConfig, parent: str) -> int:
+    """The report of the sweep that just ended, logged on its parent run (`sweep.report`);
+    one line says where it is. Its exit code; a report that fails never fails the sweep."""
+    from src import report  # pandas, scipy, matplotlib: only now
+
+    score = str(config.get("optimize_metric") or "").removesuffix("_mean")
+    args = ["--experiment", config.tracking.experiment, "--sweep", parent, "--quiet",
+            "--tracking-uri", tracking_uri(config.tracking)]  # fmt: skip
+    if score in report.METRICS:
+        args += ["--metric", score]
+    try:
+        code = report.main(args)
+    except Exception as err:
+        log.warning("the sweep's report could not be made: %s", err)
+        code = 2
+    if code == 2:
+        print(f"augsweep: the report was not made; python -m src.report --sweep {parent}",
+              flush=True)  # fmt: skip
+    return code
 
 
 def start_parent(
@@ -216,7 +242,7 @@ def end_sweep(
         return {}, [], None
     if "round" in context:
         return (*outcome(parent, context["swept"], _ROUNDS.pop(parent, None)), parent)
-    return (*finish_parent(parent, context["swept"], stop), parent)
+    return (*finish_parent(parent, context["swept"], stop, context.get("metric")), parent)
 
 
 def outcome(
@@ -240,14 +266,22 @@ def outcome(
 
 
 def finish_parent(
-    parent: str, swept: list[str], stop: KeyboardInterrupt | None = None
+    parent: str,
+    swept: list[str],
+    stop: KeyboardInterrupt | None = None,
+    metric: str | None = None,
 ) -> tuple[dict[str, int], list[str]]:
-    """Log a parent run's job counts and end it: KILLED by `stop`, FAILED when a job failed,
-    else FINISHED. Returns the counts and a line per failed job."""
+    """Log a parent run's job counts and description (the best job by `metric`) and end it:
+    KILLED by `stop`, FAILED when a job failed, else FINISHED. Returns the counts and a line
+    per failed job."""
     counts, failed = outcome(parent, swept)
     client = MlflowClient()
     now = int(time.time() * 1000)
     client.log_batch(parent, metrics=[Metric(f"jobs_{k}", v, now, 0) for k, v in counts.items()])
+    try:
+        describe_sweep(parent, counts, swept, metric or "val_accuracy_mean")
+    except Exception as err:  # the description is a convenience: the run still ends
+        log.warning("the sweep's description could not be written: %s", err)
     if stop is not None:
         client.set_tag(parent, "augsweep.killed", stop_reason(stop))
     client.set_terminated(parent, "KILLED" if stop else "FAILED" if failed else "FINISHED")
