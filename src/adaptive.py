@@ -385,7 +385,10 @@ def run_adaptive(cfg: DictConfig, args: list[str]) -> int:
     if 2 in codes:
         return 2
     if cfg.sweep.get("report", True):
-        sweep_report(cfg, parent)
+        from mlflow.tracking import MlflowClient
+
+        where = MlflowClient().get_run(parent).data.tags.get("augsweep.sweep_dir", "multirun")
+        sweep_report(cfg, parent, os.path.join(where, "report"))
     for row in decisions(plan.comparison) if plan is not None else []:
         print(f"augsweep: adaptive: {row['setting']}: {row['verdict']} after {row['runs']:g} "
               f"seeds (diff {row['diff']:+.4f})", flush=True)  # fmt: skip

@@ -183,14 +183,16 @@ class SweepCallback(Callback):
             raise SystemExit(1)
 
 
-def sweep_report(config: DictConfig, parent: str) -> int:
-    """The report of the sweep that just ended, logged on its parent run (`sweep.report`);
-    one line says where it is. Its exit code; a report that fails never fails the sweep."""
+def sweep_report(config: DictConfig, parent: str, out: str | None = None) -> int:
+    """The report of the sweep that just ended, written beside its Hydra outputs (`out`, else
+    `<hydra.sweep.dir>/report`) and logged on its parent run (`sweep.report`); one line says
+    where it is. Its exit code; a report that fails never fails the sweep."""
     from src import report  # pandas, scipy, matplotlib: only now
 
     score = str(config.get("optimize_metric") or "").removesuffix("_mean")
+    out = out or os.path.join(str(config.hydra.sweep.dir), "report")
     args = ["--experiment", config.tracking.experiment, "--sweep", parent, "--quiet",
-            "--tracking-uri", tracking_uri(config.tracking)]  # fmt: skip
+            "--tracking-uri", tracking_uri(config.tracking), "--out", out]  # fmt: skip
     if score in report.METRICS:
         args += ["--metric", score]
     try:
