@@ -158,8 +158,7 @@ def styled(frame: pd.DataFrame, table_id: str, links: list[str] | None = None) -
         frame.insert(at, "runs in MLflow", links)
     text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     styler = frame.style.hide(axis="index").format(_number_format(frame), na_rep="")
-    styler = styler.set_table_attributes(f'id="{table_id}" class="sortable"')
-    styler = styler.set_uuid(table_id)
+    styler = styler.set_table_attributes('class="sortable"').set_uuid(table_id)  # T_<id>
     for column in ("verdict", "above_best"):
         if column in frame:
             styler = styler.map(_verdict_css, subset=[column])
@@ -169,7 +168,7 @@ def styled(frame: pd.DataFrame, table_id: str, links: list[str] | None = None) -
                             vmin=-limit, vmax=limit, height=70, width=90)  # fmt: skip
     if text_columns:
         styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
-    return f"<div class='wide'>{styler.to_html()}</div>"
+    return f"<div class='wide' id='{table_id}'>{styler.to_html()}</div>"
 
 
 def _setting_runs(table: pd.DataFrame, row: pd.Series) -> list[tuple[str, str]]:

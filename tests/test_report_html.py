@@ -29,6 +29,8 @@ class Page(HTMLParser):
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
+        names = [name for name, _ in attrs]
+        assert len(names) == len(set(names)), f"<{tag}> repeats an attribute: {attrs}"
         self.tags.append((tag, dict(attrs)))
 
     def handle_data(self, data):
@@ -113,12 +115,12 @@ def test_report_html_is_one_self_contained_page_verdicts_first(store, tmp_path):
     previews = [i["src"] for i in page.all("img")][2:]
     assert base64.b64decode(previews[0].split(",", 1)[1]) == preview_png(100)  # strength 0.5
     # the verdicts first, in words, then the tables
-    assert text.index("<h2>Verdicts</h2>") < text.index('id="comparison"')
+    assert text.index("<h2>Verdicts</h2>") < text.index("id='comparison'")
     words = " ".join("".join(page.text).split())
     assert "Best: rotation at strength 0.5" in words
     assert re.search(r"hurts\s+rotation at strength 1: diff -0\.2\d{3}", words)
     tables = [t for t in page.all("table")]
-    assert [t["id"] for t in tables] == ["comparison", "strengths", "not_finished"]
+    assert [t["id"] for t in tables] == ["T_comparison", "T_strengths", "T_not_finished"]
     assert all(t["class"] == "sortable" for t in tables) and "table.sortable" in text
     # verdict colours and the difference as a bar (Styler's CSS)
     hurts = report_html.VERDICT_STYLE[stats.HURTS].split(";")[0]
