@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from src import stats
+from src.description import best_settings
 
 log = logging.getLogger(__name__)
 
@@ -207,19 +208,17 @@ def verdict_summary(report, several: bool) -> str:
     parts = []
     if comparison.empty:
         return "<p>No setting could be compared with a baseline (see below).</p>"
-    mean = f"{metric}_mean"
+    bests = {(b["dataset"], b["model"]): b for b in best_settings(report)}
     for (dataset, model), rows in comparison.groupby(["dataset", "model"], sort=True):
-        base = report.baselines[(report.baselines.dataset == dataset)
-                                & (report.baselines.model == model)]  # fmt: skip
-        best = rows.loc[rows[mean].idxmax()]
+        best = bests[(dataset, model)]
         heading = f"{html.escape(str(dataset))} / {html.escape(str(model))}"
-        base_mean = float(base["mean"].max()) if not base.empty else float("nan")
-        if pd.notna(base_mean) and base_mean >= best[mean]:
-            lead = (f"Best: <b>no augmentation</b> ({metric} {base_mean:.4f}); no setting beat "
-                    "it.")  # fmt: skip
+        if best["baseline_best"]:
+            lead = (f"Best: <b>no augmentation</b> ({metric} {best['baseline_mean']:.4f}); no "
+                    "setting beat it.")  # fmt: skip
         else:
-            lead = (f"Best: {_label(best, False)}, {metric} {best[mean]:.4f} against "
-                    f"{base_mean:.4f} without augmentation ({best['verdict']}).")  # fmt: skip
+            lead = (f"Best: {_label(best, False)}, {metric} {best['mean']:.4f} against "
+                    f"{best['baseline_mean']:.4f} without augmentation "
+                    f"({best['verdict']}).")  # fmt: skip
         items = []
         order = {stats.HELPS: 0, stats.HURTS: 1, stats.EQUIVALENT: 2, stats.UNDECIDED: 3}
         ranked = rows.assign(_o=rows.verdict.map(order).fillna(4), _d=-rows["diff"].abs())
@@ -231,8 +230,7 @@ def verdict_summary(report, several: bool) -> str:
             more, seeds = "", row.get("more_seeds")
             if verdict == stats.UNDECIDED and pd.notna(seeds):
                 more = (f"; about {seeds:g} more seeds would decide it" if seeds != float("inf")
-                        else "; no number of seeds would decide it at this spread (more folds "
-                        "might)")  # fmt: skip
+                        else "; more seeds would not decide it (more folds might)")  # fmt: skip
             items.append(f"<li>{badge} {_label(row, several)}: diff {row['diff']:+.4f} "
                          f"{interval}, p_holm {row['p_holm']:.2g}{more}</li>")  # fmt: skip
         parts.append(f"<h3>{heading}</h3><p>{lead}</p><ul class='verdicts'>{''.join(items)}</ul>")
