@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import time
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from mlflow.entities import Metric, Run
@@ -38,17 +38,21 @@ _ROUNDS: dict[str, tuple[int, frozenset[str]]] = {}
 
 
 def grid(overrides: list[str]) -> tuple[int | None, list[str]]:
-    """Jobs in the basic sweeper's grid (None if it cannot expand it), and the swept keys."""
+    """Jobs in the basic sweeper's grid (None if it cannot expand it), and the swept keys.
+
+    The basic sweeper runs the cartesian product of every sweep override's values: counted
+    here with Hydra's public override parser.
+    """
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception:
         return None, []
-    swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    sweeps = [o for o in parsed if o.is_sweep_override()]
+    swept = [o.get_key_element() for o in sweeps]
     try:
-        (batch,) = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    except Exception:  # e.g. interval sweeps of the optuna sweeper
+        return math.prod(len(list(o.sweep_string_iterator())) for o in sweeps), swept
+    except Exception:  # e.g. interval sweeps of the optuna sweeper, globs
         return None, swept
-    return len(batch), swept
 
 
 def with_sweeper_params(config: DictConfig) -> list[str]:
