@@ -36,7 +36,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from src import resume
-from src.callbacks import ROUND_ENV, finish_parent, grid, start_parent
+from src.callbacks import ROUND_ENV, finish_parent, grid, start_parent, sweep_report
 from src.config import CONF_DIR
 from src.errors import ConfigError, Terminated, stop_reason
 from src.study import PRESET_KEY, run_sweep, sweep_dir
@@ -375,15 +375,20 @@ def run_adaptive(cfg: DictConfig, args: list[str]) -> int:
         codes, plan = _rounds(cfg, args, parent, swept)
     except KeyboardInterrupt as stop:
         heartbeat.__exit__()
-        finish_parent(parent, swept, stop)
+        finish_parent(parent, swept, stop, cfg.optimize_metric)
         print(f"augsweep: adaptive sweep {stop_reason(stop)}: its parent run {parent} ended "
               "KILLED; the same command resumes, training only what is not FINISHED",
               file=sys.stderr, flush=True)  # fmt: skip
         return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
     heartbeat.__exit__()
-    counts, failed = finish_parent(parent, swept)
+    counts, failed = finish_parent(parent, swept, metric=cfg.optimize_metric)
     if 2 in codes:
         return 2
+    if cfg.sweep.get("report", True):
+        from mlflow.tracking import MlflowClient
+
+        where = MlflowClient().get_run(parent).data.tags.get("augsweep.sweep_dir", "multirun")
+        sweep_report(cfg, parent, os.path.join(where, "report"))
     for row in decisions(plan.comparison) if plan is not None else []:
         print(f"augsweep: adaptive: {row['setting']}: {row['verdict']} after {row['runs']:g} "
               f"seeds (diff {row['diff']:+.4f})", flush=True)  # fmt: skip

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import time
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from src import resume
+from src import progress, resume
+from src.description import describe_sweep
 from src.errors import ConfigError, stop_reason
 from src.study import study_tags, with_grid
 from src.tracking import SWEEP_ENV, setup, store_errors, tracking_uri, varying
@@ -37,17 +38,21 @@ _ROUNDS: dict[str, tuple[int, frozenset[str]]] = {}
 
 
 def grid(overrides: list[str]) -> tuple[int | None, list[str]]:
-    """Jobs in the basic sweeper's grid (None if it cannot expand it), and the swept keys."""
+    """Jobs in the basic sweeper's grid (None if it cannot expand it), and the swept keys.
+
+    The basic sweeper runs the cartesian product of every sweep override's values: counted
+    here with Hydra's public override parser.
+    """
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception:
         return None, []
-    swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    sweeps = [o for o in parsed if o.is_sweep_override()]
+    swept = [o.get_key_element() for o in sweeps]
     try:
-        (batch,) = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    except Exception:  # e.g. interval sweeps of the optuna sweeper
+        return math.prod(len(list(o.sweep_string_iterator())) for o in sweeps), swept
+    except Exception:  # e.g. interval sweeps of the optuna sweeper, globs
         return None, swept
-    return len(batch), swept
 
 
 def with_sweeper_params(config: DictConfig) -> list[str]:
@@ -105,6 +110,7 @@ class SweepCallback(Callback):
         uri = tracking_uri(config.tracking)
         joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
         try:  # a store that cannot be written stops the sweep here, before any job
+            progress.check_mode(config.sweep.get("progress", "auto"))
             experiment_id = setup(config.tracking)
             with store_errors(uri):
                 if joined:
@@ -120,6 +126,7 @@ class SweepCallback(Callback):
             "swept": swept,
             "tracking_uri": uri,
             "cwd": os.getcwd(),
+            "metric": str(config.get("optimize_metric") or "val_accuracy_mean"),
         }
         if joined:
             context["round"] = joined["round"]
@@ -129,6 +136,8 @@ class SweepCallback(Callback):
             heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s)
             _HEARTBEATS[run_id] = heartbeat.__enter__()
         log.info("sweep parent run %s in %s", run_id, uri)
+        launcher = str((config.hydra.get("launcher") or {}).get("_target_", ""))
+        progress.start_sweep(size, config.sweep.get("progress", "auto"), launcher)
 
     @staticmethod
     def _start_parent(config: DictConfig, experiment_id: str) -> tuple[str, int | None, list[str]]:
@@ -158,6 +167,7 @@ class SweepCallback(Callback):
         return parent, size, joined.get("swept") or swept
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        progress.end_sweep()  # its last state stays on the screen, above the summary
         joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
         counts, failed, parent = end_sweep()
         if parent is None:
@@ -170,8 +180,34 @@ class SweepCallback(Callback):
         )
         for line in failed:
             print(f"augsweep: failed: {line}", flush=True)
+        # a study reports once over all its grids, an adaptive sweep after its last round
+        if not joined and not study_tags() and config.sweep.get("report", True):
+            sweep_report(config, parent)
         if failed:
             raise SystemExit(1)
+
+
+def sweep_report(config: DictConfig, parent: str, out: str | None = None) -> int:
+    """The report of the sweep that just ended, written beside its Hydra outputs (`out`, else
+    `<hydra.sweep.dir>/report`) and logged on its parent run (`sweep.report`); one line says
+    where it is. Its exit code; a report that fails never fails the sweep."""
+    from src import report  # pandas, scipy, matplotlib: only now
+
+    score = str(config.get("optimize_metric") or "").removesuffix("_mean")
+    out = out or os.path.join(str(config.hydra.sweep.dir), "report")
+    args = ["--experiment", config.tracking.experiment, "--sweep", parent, "--quiet",
+            "--tracking-uri", tracking_uri(config.tracking), "--out", out]  # fmt: skip
+    if score in report.METRICS:
+        args += ["--metric", score]
+    try:
+        code = report.main(args)
+    except Exception as err:
+        log.warning("the sweep's report could not be made: %s", err)
+        code = 2
+    if code == 2:
+        print(f"augsweep: the report was not made; python -m src.report --sweep {parent}",
+              flush=True)  # fmt: skip
+    return code
 
 
 def start_parent(
@@ -212,7 +248,7 @@ def end_sweep(
         return {}, [], None
     if "round" in context:
         return (*outcome(parent, context["swept"], _ROUNDS.pop(parent, None)), parent)
-    return (*finish_parent(parent, context["swept"], stop), parent)
+    return (*finish_parent(parent, context["swept"], stop, context.get("metric")), parent)
 
 
 def outcome(
@@ -236,14 +272,22 @@ def outcome(
 
 
 def finish_parent(
-    parent: str, swept: list[str], stop: KeyboardInterrupt | None = None
+    parent: str,
+    swept: list[str],
+    stop: KeyboardInterrupt | None = None,
+    metric: str | None = None,
 ) -> tuple[dict[str, int], list[str]]:
-    """Log a parent run's job counts and end it: KILLED by `stop`, FAILED when a job failed,
-    else FINISHED. Returns the counts and a line per failed job."""
+    """Log a parent run's job counts and description (the best job by `metric`) and end it:
+    KILLED by `stop`, FAILED when a job failed, else FINISHED. Returns the counts and a line
+    per failed job."""
     counts, failed = outcome(parent, swept)
     client = MlflowClient()
     now = int(time.time() * 1000)
     client.log_batch(parent, metrics=[Metric(f"jobs_{k}", v, now, 0) for k, v in counts.items()])
+    try:
+        describe_sweep(parent, counts, swept, metric or "val_accuracy_mean")
+    except Exception as err:  # the description is a convenience: the run still ends
+        log.warning("the sweep's description could not be written: %s", err)
     if stop is not None:
         client.set_tag(parent, "augsweep.killed", stop_reason(stop))
     client.set_terminated(parent, "KILLED" if stop else "FAILED" if failed else "FINISHED")

@@ -9,6 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import ConfigError
+from src.progress import check_mode
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # groups whose choice is a file name; `experiment` presets are checked the same way
@@ -76,6 +77,8 @@ def check_job(cfg: DictConfig) -> None:
             f"sweep.dead_after_s={cfg.sweep.dead_after_s} is not allowed with "
             f"sweep.heartbeat_s={cfg.sweep.heartbeat_s}; accepted: more than twice the heartbeat"
         )
+    check_mode(cfg.sweep.get("progress", "auto"))
+    check_log_model(cfg.tracking.get("log_model", "none"))
     folds = cfg.train.get("parallel_folds", "auto")
     if not (folds in ("auto", True, False) or _positive_int(folds)):
         raise ConfigError(
@@ -91,6 +94,19 @@ def check_job(cfg: DictConfig) -> None:
     lr = cfg.train.learning_rate
     if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
         raise ConfigError(f"train.learning_rate={lr!r} is not allowed; accepted: a number > 0")
+
+
+# tracking.log_model: which trained fold models a job logs (src/fold_models.py)
+LOG_MODEL = ("none", "best_fold", "all")
+
+
+def check_log_model(value: object) -> str:
+    """`tracking.log_model`: none, best_fold or all."""
+    if not isinstance(value, str) or value not in LOG_MODEL:
+        raise ConfigError(
+            f"tracking.log_model={value!r} is not allowed; accepted: {', '.join(LOG_MODEL)}"
+        )
+    return value
 
 
 def check_callback(train_cfg: DictConfig, key: str, name: str) -> None:

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from src import audit_report, plots, stats
+from src import audit_report, plots, report_html, stats
+from src.description import describe_report
 from src.runs import search
 from src.tracking import UNHASHED, tracking_uri
 
@@ -444,7 +445,7 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
 # never mixes two reports (other files, such as a study's README.md, are left alone)
 OUTPUTS = ("comparison.*", "strengths.*", "across_datasets.*", "audit.*", "not_finished.csv",
            "report.md", "strength_curves_*.png", "difference_heatmap_*.png",
-           "label_drop_*.png")  # fmt: skip
+           "label_drop_*.png", "report.html")  # fmt: skip
 
 
 def export(report: Report, out: Path) -> list[Path]:
@@ -646,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
         help="replay an adaptive sweep's sequential rule with this max_seeds "
         f"(default: the sweep's tag {ADAPTIVE_TAG}, else a fixed design)",
     )
+    parser.add_argument("--ui-url", help="the MLflow UI report.html links runs to (default: a "
+                        f"tracking server's URL, else {report_html.DEFAULT_UI})")  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="print only where the files went")
     args = parser.parse_args(argv)
     if not args.margin > 0 or (args.max_seeds is not None and args.max_seeds < 1):
         parser.error(f"--margin={args.margin} --max-seeds={args.max_seeds}; accepted: "
@@ -674,15 +678,20 @@ def main(argv: list[str] | None = None) -> int:
     text = summary_markdown(report, selection)
     (out / "report.md").write_text(text)
     written.append(out / "report.md")
+    written.append(report_html.render(report, selection, table, out, uri, args.ui_url))
     if selection.sweep_ids:  # the report's own files, not whatever else is in `out`
         with tempfile.TemporaryDirectory() as staging:
             for path in written:
                 shutil.copy2(path, staging)
             for sweep_id in selection.sweep_ids:
                 MlflowClient().log_artifacts(sweep_id, staging, artifact_path="report")
-    print(text)
+        for sweep_id in selection.sweep_ids:
+            describe_report(sweep_id, report)
+    if not args.quiet:
+        print(text)
     logged = f" and to runs {', '.join(selection.sweep_ids)} (artifacts/report)"
-    print(f"augsweep: wrote {len(written)} files to {out}{logged if selection.sweep_ids else ''}")
+    print(f"augsweep: wrote {len(written)} files to {out}{logged if selection.sweep_ids else ''}; "
+          f"open {out / 'report.html'}")  # fmt: skip
     if report.comparison.empty:
         return 1
     return 0

@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from src import progress
 from src.adaptive import adaptive_of, run_adaptive
 from src.callbacks import end_sweep
 from src.config import check_cli
@@ -31,12 +32,15 @@ def progress_line(
     size: int | None,
     overrides: list[str],
     metric: str,
-    outcome: JobResult | BaseException,
+    outcome: JobResult | BaseException | None,
     seconds: float,
 ) -> str:
-    """`[3/12] aug=heavy aug.strength=0.8: val_accuracy_mean=0.912 (12.3 s)`, one per job."""
+    """`[3/12] aug=heavy aug.strength=0.8: val_accuracy_mean=0.912 (12.3 s)`, one per job;
+    with no outcome yet, the part before the colon (the live display's job label)."""
     where = "" if num is None else f"[{num + 1}/{size or '?'}] "
     what = " ".join(overrides) or "defaults"
+    if outcome is None:
+        return f"{where}{what}"
     if isinstance(outcome, BaseException):
         first = str(outcome).splitlines()[0] if str(outcome) else ""
         return f"{where}{what}: FAILED {type(outcome).__name__}: {first} ({seconds:.1f} s)"
@@ -57,26 +61,37 @@ def main(cfg: DictConfig) -> float:
     context = sweep_context()
     overrides = varying(list(hydra_cfg.overrides.task), context.get("swept", []))
     num = hydra_cfg.job.num if multirun else None
+    display = progress.for_job(multirun, cfg.sweep.get("progress", "auto"))
 
     def report(outcome: JobResult | BaseException) -> None:
         seconds = time.perf_counter() - started
         line = progress_line(num, context.get("size"), overrides, cfg.optimize_metric, outcome,
                              seconds)  # fmt: skip
-        print(line, flush=True)
+        kind = "failed" if isinstance(outcome, BaseException) else "finished"
+        display.job_done(line, seconds, "skipped" if kind == "finished" and outcome.skipped
+                         else kind)  # fmt: skip
 
     started = time.perf_counter()
+    display.job_started(progress_line(num, context.get("size"), overrides, "", None, 0))
     try:
-        result = run(cfg)
+        result = run(cfg, display)
     except Exception as err:
         if multirun:
             # the run is recorded FAILED; the sweep goes on and exits non-zero at its end
             report(err)
             return float("nan")
+        display.close()
         if isinstance(err, ConfigError):
             print(f"augsweep: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
         raise
+    except BaseException:  # Ctrl-C, SIGTERM: the display goes before the sweep says why
+        progress.end_sweep()
+        display.close()
+        raise
     report(result)
+    if not multirun:
+        display.close()
     return float(result.metrics.get(cfg.optimize_metric, float("nan")))
 
 
@@ -106,6 +121,7 @@ def global_experiment(args: list[str]) -> list[str]:
 def stopped(stop: KeyboardInterrupt) -> int:
     """Ctrl-C or SIGTERM: the job's run has ended KILLED; end the sweep's parent run KILLED too,
     say how to resume, and return the exit status a shell expects (128 + the signal)."""
+    progress.end_sweep()
     try:
         _, _, parent = end_sweep(stop)
     except Exception as err:  # the store is gone too: the next sweep marks the parent KILLED

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from tensorflow.python.framework.config import disable_op_determinism
 
-from src import audit, engine, plots, resume, tracking
+from src import audit, engine, fold_models, inputs, plots, progress, resume, tracking
 from src.augment import aug_label, placement, resolve_ops
 from src.augment.plan import Plan
 from src.augment.preview import mistakes_figure, preview_figure
@@ -75,8 +75,16 @@ class EpochLogger:
     fold's epoch is also printed as a line.
     """
 
-    def __init__(self, run_id: str, folds: list[Fold], verbose: int = 0, flush_s: float = 5.0):
+    def __init__(
+        self,
+        run_id: str,
+        folds: list[Fold],
+        verbose: int = 0,
+        flush_s: float = 5.0,
+        display: progress.Plain | None = None,
+    ):
         self.run_id, self.folds, self.verbose, self.flush_s = run_id, folds, verbose, flush_s
+        self.display = display or progress.Plain()
         self.pending: list[Metric] = []
         self.flushed = time.monotonic()
 
@@ -92,6 +100,7 @@ class EpochLogger:
             if self.verbose:
                 values = " ".join(f"{k}={v:.4f}" for k, v in fold_logs.items())
                 print(f"fold {fold.index} epoch {epoch + 1}: {values}", flush=True)
+        self.display.epoch(epoch, logs)
         if time.monotonic() - self.flushed >= self.flush_s:
             self.flush()
 
@@ -273,6 +282,8 @@ def train_group(
     spec: engine.Spec,
     program: engine.Program,
     run_id: str,
+    display: progress.Plain | None = None,
+    n_folds: int | None = None,
 ) -> list[FoldResult]:
     """Train `folds` together in `program` (one slot each) and score each fold's model.
 
@@ -284,7 +295,9 @@ def train_group(
     pipelines = [fold_pipelines(job, data, fold, spec) for fold in folds]
     # the recipe's callbacks run before the curves are logged: ReduceLROnPlateau adds the rate
     callbacks = [[FailOnNaN(), *recipe_callbacks(job.train)] for _ in folds]
-    curves = EpochLogger(run_id, folds, job.train.verbose)
+    curves = EpochLogger(run_id, folds, job.train.verbose, display=display)
+    if display is not None:
+        display.folds([f.index for f in folds], n_folds or len(folds), job.train.epochs)
     start = time.perf_counter()
     try:
         histories = program.fit(
@@ -332,6 +345,14 @@ def train_group(
     return results
 
 
+def example_inputs(data: Dataset, n: int = fold_models.EXAMPLE_ROWS) -> np.ndarray:
+    """The first training inputs as the model takes them (image files decoded)."""
+    if not data.files:
+        return np.asarray(data.x_train[:n], dtype=np.float32)
+    x, _ = next(iter(data.pipeline(data.x_train[:n], data.y_train[:n], batch_size=n)))
+    return x.numpy()
+
+
 def recipe_callbacks(train_cfg: DictConfig) -> list[keras.callbacks.Callback]:
     """A fold's own early stopping and learning-rate schedule (conf/train/), if any."""
     out: list[keras.callbacks.Callback] = []
@@ -342,9 +363,12 @@ def recipe_callbacks(train_cfg: DictConfig) -> list[keras.callbacks.Callback]:
     return out
 
 
-def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, float]:
+def cross_validate(
+    job: DictConfig, data: Dataset, run_id: str, display: progress.Plain | None = None
+) -> dict[str, float]:
     """Train every fold (several at a time in one program), logging each group as it ends;
-    then, for a job with augmentation, its label-safety audit (`src.audit`, `sweep.audit`)."""
+    `display` is told each group's folds and epochs. Then, for a job with augmentation, its
+    label-safety audit (`src.audit`, `sweep.audit`)."""
     folds = list(split(job.cv, data.y_train, job.seed))
     spec = engine.Spec.of(job, data)
     size = group_size(job.train, job.model.name, len(folds))
@@ -352,6 +376,7 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
     auditor = audit.Auditor(job, data, spec, size, fold_seed(job, folds[0])) if auditing else None
     results: list[FoldResult] = []
     audits: list[audit.FoldAudit] = []
+    models = fold_models.FoldModels(job, example_inputs(data))
     for start in range(0, len(folds), size):
         group = folds[start : start + size]
         seeds = [fold_seed(job, fold) for fold in group]
@@ -361,7 +386,7 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
             # a plan of its own, so the preview draws no random numbers from training's layers
             log_preview(job, data, spec.plan(seeds[0]))
         # a last, smaller group leaves the spare slots idle
-        group_results = train_group(job, data, group, spec, program, run_id)
+        group_results = train_group(job, data, group, spec, program, run_id, display, len(folds))
         mlflow.log_metrics(  # the group's final scores in one call
             {
                 f"fold{r.fold.index}/final_{k}": v
@@ -377,11 +402,13 @@ def cross_validate(job: DictConfig, data: Dataset, run_id: str) -> dict[str, flo
                 len(folds),
                 result.metrics["val_accuracy"],
             )
+        models.after_group(program, group_results)  # before the next group resets the slots
         results += group_results
         if auditor is not None:  # after the group's scores: the reference may reuse its program
             group_audits = auditor.group(group)
             mlflow.log_metrics(audit.fold_metrics(group_audits))
             audits += group_audits
+    models.finish()
 
     y_val = np.concatenate([data.y_train[r.fold.val] for r in results])
     val_pred = np.concatenate([r.val_pred for r in results])
@@ -415,7 +442,7 @@ def skip_earlier(experiment_id: str, job: DictConfig, digest: str) -> JobResult 
     return JobResult(run_id, dict(earlier.data.metrics), skipped=f"{why} as run {run_id}")
 
 
-def run(cfg: DictConfig) -> JobResult:
+def run(cfg: DictConfig, display: progress.Plain | None = None) -> JobResult:
     """Cross-validate one setting, record it as an MLflow run and return its aggregate metrics.
 
     In a multirun the run is a child of the sweep's parent run. A config that already has a
@@ -452,7 +479,8 @@ def run(cfg: DictConfig) -> JobResult:
     with tracking.job_run(experiment_id, run_name(job), tags, heartbeat_s) as active:
         mlflow.log_params(tracking.flatten(job))
         mlflow.log_text(OmegaConf.to_yaml(job), "config.yaml")
-        metrics = cross_validate(job, data, active.info.run_id)
+        inputs.log_datasets(job, data)
+        metrics = cross_validate(job, data, active.info.run_id, display)
         metrics["wall_time_s"] = time.perf_counter() - started
         mlflow.log_metrics(metrics)
     return JobResult(active.info.run_id, metrics)

@@ -32,6 +32,9 @@ PUBLIC_KEYS = [
     "train.parallel_folds",
     "train.early_stopping",
     "train.reduce_lr",
+    "tracking.log_model",
+    "sweep.progress",
+    "sweep.report",
 ]
 
 
@@ -48,6 +51,7 @@ def test_defaults_compose_to_the_documented_values(make_cfg):
     assert cfg.train.deterministic is True and cfg.sweep.rerun is False
     assert cfg.sweep.audit is True
     assert (cfg.sweep.heartbeat_s, cfg.sweep.dead_after_s) == (30, 600)
+    assert (cfg.tracking.log_model, cfg.sweep.progress, cfg.sweep.report) == ("none", "auto", True)
     # the shrinking overrides of the test fixture
     assert (cfg.train.epochs, cfg.cv.folds) == (2, 2)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -215,6 +216,14 @@ def test_joblib_workers_write_every_child_under_the_parent(tmp_path):
         assert 0 <= child.data.metrics["val_accuracy_mean"] <= 1
     workers = {c.data.tags["augsweep.pid"] for c in children}
     assert len(workers) == 2 and parent.data.tags["augsweep.pid"] not in workers
+    # two workers on one stream: each job's line whole, once, and nothing drawn
+    lines = done.stdout.splitlines()
+    assert "\x1b" not in done.stdout
+    for aug in ("none", "light", "medium", "heavy"):
+        mine = [line for line in lines if f"] aug={aug}: " in line]
+        assert len(mine) == 1 and re.fullmatch(
+            rf"\[\d/4\] aug={aug}: val_accuracy_mean=\d\.\d{{3}} \(\d+\.\d s\)", mine[0]
+        ), lines
 
 
 @pytest.mark.slow
