@@ -105,7 +105,8 @@ def test_unknown_name_in_a_sweep_fails_before_anything_runs(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("augsweep: error:")]
     assert errors == [
         "augsweep: error: unknown dataset data='mnist'; accepted: arrow_head, basic_motions, "
-        "digits, gunpoint, image_folder, italy_power_demand, japanese_vowels, series_file"
+        "digits, gunpoint, image_folder, italy_power_demand, japanese_vowels, lfw_faces, "
+        "series_file"
     ]
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
 
