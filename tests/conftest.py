@@ -9,10 +9,12 @@ import keras
 import mlflow
 import numpy as np
 import pytest
+import tensorflow as tf
 from aeon.datasets import load_classification
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
+from sklearn.datasets import load_sample_images
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
@@ -57,3 +59,16 @@ def vowels() -> np.ndarray:
     """JapaneseVowels' 270 training series, 12 channels, zero-padded at the end to length 26."""
     x, _ = load_classification("JapaneseVowels", split="train")
     return keras.utils.pad_sequences([s.T for s in x], padding="post", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def photos() -> np.ndarray:
+    """32 real 64x64 RGB crops of scikit-learn's two sample photos, float32 in [0, 1]."""
+    crops = [
+        photo[r : r + 256, c : c + 256]
+        for photo in load_sample_images().images
+        for r in range(0, 172, 57)
+        for c in range(0, 385, 128)
+    ]
+    x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (64, 64)).numpy()
+    return np.clip(x, 0.0, 1.0)

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from sklearn.datasets import load_digits, load_sample_images
+from sklearn.datasets import load_digits
 
 from src.augment.image import IMAGE_OPS, MIXING, ImageNoise, mix_batch
 
@@ -32,19 +32,6 @@ def digits() -> np.ndarray:
 @pytest.fixture(scope="module")
 def digit_labels() -> np.ndarray:
     return load_digits().target[:256]
-
-
-@pytest.fixture(scope="module")
-def photos() -> np.ndarray:
-    """32 real 64x64 RGB crops of scikit-learn's two sample photos, float32 in [0, 1]."""
-    crops = [
-        photo[r : r + 256, c : c + 256]
-        for photo in load_sample_images().images
-        for r in range(0, 172, 57)
-        for c in range(0, 385, 128)
-    ]
-    x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (64, 64)).numpy()
-    return np.clip(x, 0.0, 1.0)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
-from sklearn.datasets import load_digits, load_sample_images
+from sklearn.datasets import load_digits
 
 from src.augment import OPS, aug_label, build_augmentation, policy_ops, resolve_ops
 from src.augment.policies import (
@@ -32,19 +32,6 @@ SERIES_OPS = [name for name, op in OPS.items() if op.modality == "series"]
 def digits() -> np.ndarray:
     """256 digits, (256, 8, 8, 1) float32 in [0, 1] (the data module's scaling: / 16)."""
     return (load_digits().images[:256].reshape(-1, 8, 8, 1) / 16.0).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def photos() -> np.ndarray:
-    """32 real 64x64 RGB crops of scikit-learn's two sample photos, float32 in [0, 1]."""
-    crops = [
-        photo[r : r + 256, c : c + 256]
-        for photo in load_sample_images().images
-        for r in range(0, 172, 57)
-        for c in range(0, 385, 128)
-    ]
-    x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (64, 64)).numpy()
-    return np.clip(x, 0.0, 1.0)
 
 
 def out(layer, x, training=True) -> np.ndarray:
