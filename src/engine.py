@@ -156,6 +156,7 @@ class Program:
         # slot -> the seed its weights came from, while they are still untouched
         self._pristine: dict[int, int] = dict(enumerate(seeds))
         self._loss = _mean_loss(losses[0])
+        self._outputs = int(self.networks[0].outputs[0].shape[-1])
         # per-slot sums of (loss x n, correct, n) over an epoch's training and validation batches
         self._totals = tf.Variable(tf.zeros((self.size, 6)), trainable=False)
         state = [
@@ -363,7 +364,18 @@ class Program:
     def _forward(self, slot: int, x: tf.Tensor) -> tf.Tensor:
         """Slot `slot`'s probabilities for `x`, inference mode, through the one traced copy."""
         trainable, non_trainable, _ = self._state(slot)
-        return self._copy_infer([v.value for v in trainable], [v.value for v in non_trainable], x)
+
+        def forward() -> tf.Tensor:
+            return self._copy_infer([v.value for v in trainable], [v.value for v in non_trainable],
+                                    x)  # fmt: skip
+
+        def idle() -> tf.Tensor:
+            return tf.zeros((0, self._outputs), "float32")
+
+        # a batch of no rows (an idle slot, a fold with fewer batches) is never run: oneDNN's
+        # convolutions fail on it (TF 2.21 on AVX-512/AMX CPUs: "input depth must be evenly
+        # divisible by filter depth")
+        return tf.cond(tf.shape(x)[0] > 0, forward, idle)
 
     def _fill(self, datasets: Sequence[tf.data.Dataset]) -> list[tf.data.Dataset]:
         """One dataset per slot: idle slots get a single empty batch of the same structure."""

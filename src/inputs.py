@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import mlflow
 import numpy as np
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.exceptions import MlflowException
 from mlflow.data.dataset_source_registry import (
     get_dataset_source_from_json,
     register_dataset_source,
@@ -188,5 +191,25 @@ def log_datasets(job: DictConfig, data: Dataset) -> list[mlflow.data.dataset.Dat
         contexts.append(context)
         tags.append({"augsweep.split": how, "augsweep.classes": str(len(data.classes)),
                      "augsweep.modality": data.modality})  # fmt: skip
-    mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=tags)
+    log_inputs(datasets, contexts, tags)
     return datasets
+
+
+# what a store says when two runs register the same new dataset at once (SQLite, PostgreSQL,
+# MySQL): MLflow looks the dataset up, then inserts it, and the later insert loses the race
+DUPLICATE = ("UNIQUE constraint failed", "duplicate key value", "Duplicate entry")
+ATTEMPTS = 4
+
+
+def log_inputs(datasets: list, contexts: list[str], tags: list[dict[str, str]]) -> None:
+    """`mlflow.log_inputs`, tried again when a concurrent job registered the same dataset
+    between MLflow's lookup and its insert (jobs of a parallel sweep start together): the
+    failed call wrote nothing, and the next one finds the dataset and links it."""
+    for attempt in range(ATTEMPTS):
+        try:
+            mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=tags)
+            return
+        except MlflowException as err:
+            if attempt == ATTEMPTS - 1 or not any(text in str(err) for text in DUPLICATE):
+                raise
+            time.sleep(0.1 * (attempt + 1) + random.random() * 0.2)

@@ -137,6 +137,23 @@ def test_unequal_folds_count_every_sample_once(make_cfg):
     assert iterations == [-(-len(f.train) // 33) for f in folds]
 
 
+def test_a_slot_predicts_alone_while_the_others_are_idle(make_cfg):
+    """`predict` with inputs for one slot only (the audit scores one fold at a time): the idle
+    slots see batches of no rows, which are skipped, and the slot's probabilities are its own
+    network's, batch by batch (this CNN failed on the empty batch under oneDNN on AVX-512)."""
+    job, data = prepare(make_cfg("data.subset=300", "cv.folds=3", "aug=none"))
+    folds = list(split(job.cv, data.y_train, job.seed))
+    program = engine.Program(engine.Spec.of(job, data), [fold_seed(job, f) for f in folds])
+    x = data.x_train[:100].astype("float32")
+    empty = np.zeros((0, *data.input_shape), np.float32)
+    for slot in range(3):
+        (probs, *idle) = program.predict([empty] * slot + [x])[slot:]
+        assert not idle  # one output per slot given
+        expected = program.networks[slot](x, training=False).numpy()
+        np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
+        assert probs.shape == (100, 10)
+
+
 def test_a_fold_that_stops_early_stops_alone(make_cfg):
     """EarlyStopping per fold (best weights restored): the folds stop at their own epochs, the
     others go on, and each fold's result is what it gets when trained alone."""
