@@ -29,7 +29,7 @@ from src.errors import ConfigError, Terminated, stop_reason
 
 STUDY_ENV = "AUGSWEEP_STUDY"  # set for the grids' sweeps: "<study>/<grid>"
 STUDY_ID_ENV = "AUGSWEEP_STUDY_ID"  # and one id per run of the study command
-PRESET_KEY = "experiment@_global_"
+PRESET_KEY = "experiment"  # presets are `# @package _global_`: they set keys of every group
 
 
 def study_tags() -> dict[str, str]:

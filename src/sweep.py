@@ -18,7 +18,7 @@ from src.adaptive import adaptive_of, run_adaptive
 from src.callbacks import end_sweep
 from src.config import check_cli
 from src.errors import ConfigError, Terminated, stop_reason
-from src.study import PRESET_KEY, run_study, study_of
+from src.study import run_study, study_of
 from src.tracking import stop_on_sigterm, sweep_context, varying
 
 if TYPE_CHECKING:
@@ -105,19 +105,6 @@ def multirun_first(args: list[str]) -> list[str]:
     return flags + [a for a in args if a not in flags]
 
 
-def global_experiment(args: list[str]) -> list[str]:
-    """`experiment=NAME` as `experiment@_global_=NAME`.
-
-    An experiment preset sets keys of every group, so it sits at the root (`_global_`). Hydra
-    reads a `# @package _global_` header only on a file's first line, which is the preset's
-    command; conf/config.yaml sets the package in its defaults list instead, and Hydra then wants
-    the package named in the override too.
-    """
-    return [
-        f"{PRESET_KEY}={a.split('=', 1)[1]}" if a.startswith("experiment=") else a for a in args
-    ]
-
-
 def stopped(stop: KeyboardInterrupt) -> int:
     """Ctrl-C or SIGTERM: the job's run has ended KILLED; end the sweep's parent run KILLED too,
     say how to resume, and return the exit status a shell expects (128 + the signal)."""
@@ -138,7 +125,7 @@ def stopped(stop: KeyboardInterrupt) -> int:
 
 
 if __name__ == "__main__":
-    sys.argv[1:] = global_experiment(multirun_first(sys.argv[1:]))
+    sys.argv[1:] = multirun_first(sys.argv[1:])
     try:
         check_cli(sys.argv[1:])
         study = study_of(sys.argv[1:])
