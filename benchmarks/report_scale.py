@@ -139,7 +139,8 @@ def build_store(store: Path, types: int, strengths: int, seeds: int) -> dict[str
     from mlflow.tracking import MlflowClient
     from omegaconf import OmegaConf
 
-    from src import resume, tracking
+    from src import tracking
+    from src.tracking import resume
     from src.train import prepare, run_name
 
     started = time.perf_counter()

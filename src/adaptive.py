@@ -8,8 +8,9 @@ max_seeds N, Holm over the table). Round r + 1 trains seed `seed + r` for the se
 undecided and for their baselines, as Hydra multiruns with the command's launcher, until every
 setting is decided or has N seeds.
 
-All rounds' jobs are children of one parent run: the rounds' multiruns join it (callbacks.
-ROUND_ENV) instead of starting their own. It carries the tag `augsweep.adaptive.max_seeds`, so
+All rounds' jobs are children of one parent run: the rounds' multiruns join it (a `Round` of
+src/tracking/context.py) instead of starting their own. It carries the tag
+`augsweep.adaptive.max_seeds`, so
 `python -m src.report --sweep <parent>` replays the same rule on the same runs, and each round's
 jobs and decisions (metrics `adaptive/*` with step = round, tags `augsweep.adaptive.round<r>`,
 artifacts `adaptive/round<r>.json`). A round is worked out from what the store holds, so the
@@ -19,7 +20,6 @@ finds the same undecided settings, and trains only what is missing.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -35,13 +35,14 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
-from src import resume
-from src.callbacks import ROUND_ENV, finish_parent, grid, start_parent, sweep_report
 from src.config import CONF_DIR
 from src.errors import ConfigError, Terminated, stop_reason
+from src.hydra_callbacks import finish_parent, grid, start_parent, sweep_report
 from src.study import PRESET_KEY, run_sweep, sweep_dir
 from src.study import override_key as _key
-from src.tracking import setup, store_errors, tracking_uri
+from src.tracking import resume, tags
+from src.tracking.context import Round, joined_round
+from src.tracking.store import setup, store_errors, tracking_uri
 
 # values Hydra's sweep syntax takes as they are, so two jobs can share one `key=a,b` override
 PLAIN = re.compile(r"^[\w.:/@+-]*$")
@@ -64,7 +65,7 @@ def adaptive_of(args: list[str]) -> DictConfig | None:
     None when `sweep.adaptive.max_seeds` is null, and inside one of its rounds. Bad values,
     a swept seed, or no `-m` are a ConfigError before anything runs.
     """
-    if os.environ.get(ROUND_ENV):
+    if joined_round() is not None:
         return None
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     kept = [a for a in overrides if _key(a) == PRESET_KEY or _key(a).split(".")[0]
@@ -273,9 +274,9 @@ def record_round(client, parent: str, number: int, seed: int, jobs: list[Job],
         Metric("adaptive/undecided", len(undecided), now, number),
     ]
     asked = f"seed {seed}: " + ", ".join(j.setting for j in jobs)
-    tags = [RunTag(f"augsweep.adaptive.round{number}", asked[:5000]),
-            RunTag("augsweep.adaptive.rounds", str(number))]  # fmt: skip
-    client.log_batch(parent, metrics=metrics, tags=tags)
+    written = [RunTag(f"{tags.ADAPTIVE_PREFIX}round{number}", asked[:5000]),
+               RunTag(f"{tags.ADAPTIVE_PREFIX}rounds", str(number))]  # fmt: skip
+    client.log_batch(parent, metrics=metrics, tags=written)
     record = {
         "round": number,
         "seed": seed,
@@ -326,8 +327,7 @@ def _rounds(cfg: DictConfig, args: list[str], parent: str, swept: list[str]):
         seed = int(cfg.seed) + number - 1
         what = ", ".join(j.setting for j in jobs) if jobs else "the grid"
         print(f"augsweep: adaptive round {number}/{max_seeds}: seed {seed} for {what}", flush=True)
-        context = {"parent_run_id": parent, "round": number, "swept": [*swept, "seed"]}
-        env = {**os.environ, ROUND_ENV: json.dumps(context)}
+        env = Round(parent, number, [*swept, "seed"]).env()
         codes.append(_launch(round_commands(number, jobs, args, base), env))
         if codes[-1] == 2:
             break
@@ -361,12 +361,12 @@ def run_adaptive(cfg: DictConfig, args: list[str]) -> int:
         experiment_id = setup(cfg.tracking)
         with store_errors(uri):
             resume.reap(experiment_id, cfg.sweep.dead_after_s)
-            tags = {
+            more = {
                 ADAPTIVE_TAG: str(adaptive.max_seeds),
-                "augsweep.adaptive.metric": adaptive.metric,
-                "augsweep.adaptive.margin": f"{adaptive.margin:g}",
+                f"{tags.ADAPTIVE_PREFIX}metric": adaptive.metric,
+                f"{tags.ADAPTIVE_PREFIX}margin": f"{adaptive.margin:g}",
             }
-            parent = start_parent(experiment_id, overrides, sweep_dir(args, "adaptive"), tags)
+            parent = start_parent(experiment_id, overrides, sweep_dir(args, "adaptive"), more)
     except ConfigError as err:
         print(f"augsweep: error: {err}", file=sys.stderr, flush=True)
         return 2
@@ -387,7 +387,7 @@ def run_adaptive(cfg: DictConfig, args: list[str]) -> int:
     if cfg.sweep.get("report", True):
         from mlflow.tracking import MlflowClient
 
-        where = MlflowClient().get_run(parent).data.tags.get("augsweep.sweep_dir", "multirun")
+        where = MlflowClient().get_run(parent).data.tags.get(tags.SWEEP_DIR, "multirun")
         sweep_report(cfg, parent, os.path.join(where, "report"))
     for row in decisions(plan.comparison) if plan is not None else []:
         print(f"augsweep: adaptive: {row['setting']}: {row['verdict']} after {row['runs']:g} "

@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from src import resume
-from src.tracking import varying
+from src.tracking import tags
+from src.tracking.context import varying
+from src.tracking.store import search_all
 
 NOTE_TAG = "mlflow.note.content"
 REPORT_FILES = "`report/report.md` (open it here under Artifacts) and `report/report.html`"
@@ -38,22 +39,21 @@ def best_job(parent: str, metric: str, swept: list[str]) -> str:
     """The sweep's best job by `metric` (its children and the runs it reused), in one line."""
     client = MlflowClient()
     run = client.get_run(parent)
-    children = client.search_runs(
+    children = search_all(
         [run.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent}' AND attributes.status = 'FINISHED'",
-        max_results=10_000,
+        f"tags.`{tags.PARENT}` = '{parent}' AND attributes.status = 'FINISHED'",
     )
-    reused = [v for k, v in run.data.tags.items() if k.startswith(resume.SKIPPED_PREFIX)]
+    reused = [v for k, v in run.data.tags.items() if k.startswith(tags.SKIPPED_PREFIX)]
     runs = [*children, *(client.get_run(r) for r in reused)]
     scored = [r for r in runs if metric in r.data.metrics]
     if not scored:
         return f"No finished job has {metric}."
     best = max(scored, key=lambda r: (r.data.metrics[metric], -r.info.start_time))
-    tags = best.data.tags
-    what = " ".join(varying(tags.get("augsweep.overrides", "").split(), swept))
-    what = what or tags.get("mlflow.runName", best.info.run_id)
+    found = best.data.tags
+    what = " ".join(varying(found.get(tags.OVERRIDES, "").split(), swept))
+    what = what or found.get("mlflow.runName", best.info.run_id)
     return (f"**Best by {metric}**: `{what}`, {best.data.metrics[metric]:.4f} "
-            f"(run {tags.get('mlflow.runName', best.info.run_id)}).")  # fmt: skip
+            f"(run {found.get('mlflow.runName', best.info.run_id)}).")  # fmt: skip
 
 
 def describe_sweep(parent: str, counts: dict[str, int], swept: list[str], metric: str) -> str:

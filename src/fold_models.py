@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config import check_log_model
 from src.models import build_network
+from src.tracking import tags
 
 EXAMPLE_ROWS = 2  # rows of the input example stored with a model
 
@@ -138,7 +139,7 @@ class FoldModels:
             input_example=self.example,
             pip_requirements=requirements(),
             params=params,
-            tags={"augsweep.fold": str(fold), "augsweep.log_model": self.mode},
+            tags={tags.FOLD: str(fold), tags.LOG_MODEL: self.mode},
             # MLflow's check of the input example loads the model again and predicts through
             # Keras's verbose predict, a progress bar per model in every job's output; the
             # test suite loads and checks the logged models instead

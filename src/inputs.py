@@ -22,14 +22,15 @@ from typing import Any
 import mlflow
 import numpy as np
 from mlflow.data.dataset_source import DatasetSource
-from mlflow.exceptions import MlflowException
 from mlflow.data.dataset_source_registry import (
     get_dataset_source_from_json,
     register_dataset_source,
 )
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
 from src.data import Dataset
+from src.tracking import tags
 
 DIGEST_CHARS = 16  # of a sha256; MLflow stores up to 36
 CHUNK = 1 << 20
@@ -182,16 +183,16 @@ def log_datasets(job: DictConfig, data: Dataset) -> list[mlflow.data.dataset.Dat
     parts = [("training", data.x_train, data.y_train, train_source, training)]
     if data.x_test is not None:
         parts.append(("testing", data.x_test, data.y_test, test_source, testing))
-    datasets, contexts, tags = [], [], []
+    datasets, contexts, split_tags = [], [], []
     for context, x, y, source, how in parts:
         value = digest(x, y, data.classes, data.files, data.input_shape)
         datasets.append(mlflow.data.from_numpy(
             np.asarray(x), targets=np.asarray(y), source=source, name=name, digest=value
         ))  # fmt: skip
         contexts.append(context)
-        tags.append({"augsweep.split": how, "augsweep.classes": str(len(data.classes)),
-                     "augsweep.modality": data.modality})  # fmt: skip
-    log_inputs(datasets, contexts, tags)
+        split_tags.append({tags.SPLIT: how, tags.CLASSES: str(len(data.classes)),
+                           tags.MODALITY: data.modality})  # fmt: skip
+    log_inputs(datasets, contexts, split_tags)
     return datasets
 
 

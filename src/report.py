@@ -30,8 +30,8 @@ from mlflow.tracking import MlflowClient
 
 from src import audit_report, plots, report_html, stats
 from src.description import describe_report
-from src.runs import search
 from src.tracking import UNHASHED, tracking_uri
+from src.tracking.runs import search
 
 METRICS = (
     "val_accuracy",

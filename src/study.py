@@ -34,11 +34,10 @@ PRESET_KEY = "experiment"  # presets are `# @package _global_`: they set keys of
 
 def study_tags() -> dict[str, str]:
     """Tags for the parent run of a grid's sweep: which study and grid, and which run of it."""
-    tags = {
-        "augsweep.study": os.environ.get(STUDY_ENV),
-        "augsweep.study_id": os.environ.get(STUDY_ID_ENV),
-    }
-    return {k: v for k, v in tags.items() if v}
+    from src.tracking import tags
+
+    found = {tags.STUDY: os.environ.get(STUDY_ENV), tags.STUDY_ID: os.environ.get(STUDY_ID_ENV)}
+    return {k: v for k, v in found.items() if v}
 
 
 def _preset_name(args: list[str]) -> str | None:
@@ -123,7 +122,8 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
     from mlflow.tracking import MlflowClient  # MLflow and pandas: only once a study runs
 
     from src import report
-    from src.tracking import tracking_uri
+    from src.tracking import tags
+    from src.tracking.store import search_all, tracking_uri
 
     study = cfg.sweep.study
     base = sweep_dir(args, name)
@@ -147,11 +147,8 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
     uri = tracking_uri(cfg.tracking)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
-    parents = client.search_runs(
-        [experiment.experiment_id],
-        f"tags.`augsweep.study_id` = '{study_id}'",
-        order_by=["attributes.start_time ASC"],
-    )
+    parents = search_all([experiment.experiment_id], f"tags.`{tags.STUDY_ID}` = '{study_id}'",
+                         order_by=["attributes.start_time ASC"], client=client)  # fmt: skip
     out = Path(study.get("report", {}).get("out") or f"reports/{name}")
     report_args = ["--experiment", cfg.tracking.experiment, "--out", str(out)]
     report_args += ["--tracking-uri", uri, "--sweep", *(p.info.run_id for p in parents)]

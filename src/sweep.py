@@ -15,11 +15,11 @@ from omegaconf import DictConfig
 
 from src import progress
 from src.adaptive import adaptive_of, run_adaptive
-from src.callbacks import end_sweep
 from src.config import check_cli
 from src.errors import ConfigError, Terminated, stop_reason
+from src.hydra_callbacks import end_sweep
 from src.study import run_study, study_of
-from src.tracking import stop_on_sigterm, sweep_context, varying
+from src.tracking import context, stop_on_sigterm, varying
 
 if TYPE_CHECKING:
     from src.train import JobResult
@@ -58,23 +58,24 @@ def main(cfg: DictConfig) -> float:
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    context = sweep_context()
-    overrides = varying(list(hydra_cfg.overrides.task), context.get("swept", []))
+    sweep = context.current()  # the multirun's, passed on to the job
+    overrides = varying(list(hydra_cfg.overrides.task), sweep.swept if sweep else [])
+    size = sweep.size if sweep else None
     num = hydra_cfg.job.num if multirun else None
     display = progress.for_job(multirun, cfg.sweep.get("progress", "auto"))
 
     def report(outcome: JobResult | BaseException) -> None:
         seconds = time.perf_counter() - started
-        line = progress_line(num, context.get("size"), overrides, cfg.optimize_metric, outcome,
+        line = progress_line(num, size, overrides, cfg.optimize_metric, outcome,
                              seconds)  # fmt: skip
         kind = "failed" if isinstance(outcome, BaseException) else "finished"
         display.job_done(line, seconds, "skipped" if kind == "finished" and outcome.skipped
                          else kind)  # fmt: skip
 
     started = time.perf_counter()
-    display.job_started(progress_line(num, context.get("size"), overrides, "", None, 0))
+    display.job_started(progress_line(num, size, overrides, "", None, 0))
     try:
-        result = run(cfg, display)
+        result = run(cfg, display, sweep)
     except Exception as err:
         if multirun:
             # the run is recorded FAILED; the sweep goes on and exits non-zero at its end

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from tensorflow.python.framework.config import disable_op_determinism
 
-from src import audit, engine, fold_models, inputs, plots, progress, resume, tracking
+from src import audit, engine, fold_models, inputs, plots, progress, tracking
 from src.augment import aug_label, placement, resolve_ops
 from src.augment.plan import Plan
 from src.augment.preview import mistakes_figure, preview_figure
@@ -27,6 +27,8 @@ from src.data import Dataset, load_dataset
 from src.data.scaling import Standardizer
 from src.errors import ConfigError
 from src.models import AUTO_MODEL, resolve_model_cfg
+from src.tracking import context, resume, tags
+from src.tracking.context import SweepContext
 
 log = logging.getLogger(__name__)
 # a new model per fold retraces its tf.functions by design: TF's retracing warning is noise here
@@ -129,8 +131,9 @@ def run_name(cfg: DictConfig) -> str:
     return f"{cfg.data.name}/{model}/{aug_label(cfg.aug)}/s{strength}/seed{cfg.seed}"
 
 
-def absolute_data_paths(cfg: DictConfig) -> DictConfig:
-    """`data.path` and `data.test_path` made absolute from the directory the command started in.
+def absolute_data_paths(cfg: DictConfig, sweep: SweepContext | None = None) -> DictConfig:
+    """`data.path` and `data.test_path` made absolute from the directory the command started in
+    (the `sweep`'s, for a job of a multirun).
 
     A launcher worker (Ray, SLURM) runs the job in a directory of its own; a relative path
     means the launching directory. On other machines that path must be on a shared filesystem.
@@ -149,14 +152,14 @@ def absolute_data_paths(cfg: DictConfig) -> DictConfig:
     cfg = cfg.copy()
     with open_dict(cfg):
         for key, value in relative.items():
-            cfg.data[key] = str(tracking.launch_dir() / value)
+            cfg.data[key] = str(context.launch_dir(sweep) / value)
     return cfg
 
 
-def prepare(cfg: DictConfig) -> tuple[DictConfig, Dataset]:
+def prepare(cfg: DictConfig, sweep: SweepContext | None = None) -> tuple[DictConfig, Dataset]:
     """Check everything and load the data, before any training: the job's resolved config."""
     check_job(cfg)
-    cfg = absolute_data_paths(cfg)
+    cfg = absolute_data_paths(cfg, sweep)
     data = load_dataset(cfg.data)
     ops = resolve_ops(cfg.aug, data.modality)
     if cfg.train.jit_compile and cfg.train.deterministic:
@@ -426,40 +429,45 @@ def cross_validate(
     return aggregate(results) | audit.aggregate(audits)
 
 
-def skip_earlier(experiment_id: str, job: DictConfig, digest: str) -> JobResult | None:
-    """The earlier run of this config that makes training it again unnecessary, if any."""
+def skip_earlier(
+    experiment_id: str, job: DictConfig, digest: str, parent: str | None = None
+) -> JobResult | None:
+    """The earlier run of this config that makes training it again unnecessary, if any; the
+    sweep's parent run `parent` records it as skipped."""
     if job.sweep.rerun:
         return None
     earlier = resume.earlier_run(experiment_id, digest, job.sweep.dead_after_s)
     if earlier is None:
         return None
     run_id, status = earlier.info.run_id, earlier.info.status
-    parent = tracking.sweep_context().get("parent_run_id")
     if parent:
-        MlflowClient().set_tag(parent, f"{resume.SKIPPED_PREFIX}{digest}", run_id)
+        MlflowClient().set_tag(parent, f"{tags.SKIPPED_PREFIX}{digest}", run_id)
     why = "already FINISHED" if status == "FINISHED" else "RUNNING in another process"
     log.debug("%s: %s as run %s; sweep.rerun=true trains it again", run_name(job), why, run_id)
     return JobResult(run_id, dict(earlier.data.metrics), skipped=f"{why} as run {run_id}")
 
 
-def run(cfg: DictConfig, display: progress.Plain | None = None) -> JobResult:
+def run(
+    cfg: DictConfig, display: progress.Plain | None = None, sweep: SweepContext | None = None
+) -> JobResult:
     """Cross-validate one setting, record it as an MLflow run and return its aggregate metrics.
 
-    In a multirun the run is a child of the sweep's parent run. A config that already has a
-    FINISHED run in the experiment is not trained again (unless `sweep.rerun=true`). Bad input
-    raises ConfigError before any training; the run is then ended FAILED with the error.
+    In a multirun (`sweep`) the run is a child of the sweep's parent run. A config that already
+    has a FINISHED run in the experiment is not trained again (unless `sweep.rerun=true`). Bad
+    input raises ConfigError before any training; the run is then ended FAILED with the error.
     """
     started = time.perf_counter()
-    experiment_id = tracking.setup(cfg.tracking)
-    tags = {"augsweep.role": "job", "augsweep.overrides": tracking.hydra_overrides()}
+    experiment_id = tracking.setup(cfg.tracking, sweep)
+    parent = sweep.parent_run_id if sweep is not None else None
+    run_tags = {tags.ROLE: tags.ROLE_JOB, tags.OVERRIDES: tracking.hydra_overrides()}
     heartbeat_s = cfg.sweep.heartbeat_s
     try:
-        job, data = prepare(cfg)
+        job, data = prepare(cfg, sweep)
     except Exception:
-        with tracking.job_run(experiment_id, run_name(cfg), tags, heartbeat_s):
+        with tracking.job_run(experiment_id, run_name(cfg), run_tags, heartbeat_s, parent):
             raise  # recorded as a FAILED run
     digest = tracking.config_hash(job)
-    skipped = skip_earlier(experiment_id, job, digest)
+    skipped = skip_earlier(experiment_id, job, digest, parent)
     if skipped is not None:
         return skipped
     # process-wide: set for every job, so one job's choice never leaks into the next
@@ -467,16 +475,16 @@ def run(cfg: DictConfig, display: progress.Plain | None = None) -> JobResult:
         tf.config.experimental.enable_op_determinism()
     else:
         disable_op_determinism()
-    tags |= {
+    run_tags |= {
         "dataset": data.name,
         "modality": data.modality,
         "model": job.model.name,
         "aug": aug_label(job.aug),
         "strength": str(job.aug.strength),
         "seed": str(job.seed),
-        "config_hash": digest,
+        tags.CONFIG_HASH: digest,
     }
-    with tracking.job_run(experiment_id, run_name(job), tags, heartbeat_s) as active:
+    with tracking.job_run(experiment_id, run_name(job), run_tags, heartbeat_s, parent) as active:
         mlflow.log_params(tracking.flatten(job))
         mlflow.log_text(OmegaConf.to_yaml(job), "config.yaml")
         inputs.log_datasets(job, data)

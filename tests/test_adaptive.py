@@ -17,8 +17,9 @@ from mlflow.tracking import MlflowClient
 
 from src import adaptive, report, stats
 from src.adaptive import Job, blocks, plan_round, with_seed
-from src.callbacks import ROUND_ENV, outcome
 from src.errors import ConfigError
+from src.hydra_callbacks import outcome
+from src.tracking.context import ROUND_ENV
 from tests.conftest import ROOT
 
 BASE = [0.90, 0.92, 0.91, 0.93, 0.89]  # the baseline's five folds

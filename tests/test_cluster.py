@@ -8,7 +8,6 @@ Ray head (`ray start --head`). The sweep runs with `hydra/launcher=ray` (and, se
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,8 +18,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -28,7 +27,7 @@ from hydra.core.global_hydra import GlobalHydra
 from mlflow.tracking import MlflowClient
 
 from src import tracking
-from src.callbacks import to_ray_workers
+from src.tracking.context import SWEEP_ENV, SweepContext, to_ray_workers
 from src.train import absolute_data_paths, run
 from tests.conftest import CONF, ROOT
 from tests.test_report import free_port
@@ -38,16 +37,14 @@ TINY = ["data.subset=300", "train.epochs=2", "cv.folds=2", "train.batch_size=32"
 
 
 def test_relative_data_paths_mean_the_directory_the_sweep_started_in(make_cfg, monkeypatch):
-    context = {"parent_run_id": "p", "cwd": "/data/team", "tracking_uri": "http://mlflow:5000"}
-    monkeypatch.setenv(tracking.SWEEP_ENV, json.dumps(context))
+    sweep = SweepContext("p", tracking_uri="http://mlflow:5000", cwd="/data/team")
     cfg = make_cfg("data=series_file", "data.path=series/train.npz", "data.test_path=/abs/t.npz")
-    job = absolute_data_paths(cfg)
+    job = absolute_data_paths(cfg, sweep)
     assert (job.data.path, job.data.test_path) == ("/data/team/series/train.npz", "/abs/t.npz")
     assert cfg.data.path == "series/train.npz"  # the composed config is left as it was
     # the store too is the sweep's, whatever the worker's directory or environment
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert tracking.tracking_uri(cfg.tracking) == "http://mlflow:5000"
-    monkeypatch.delenv(tracking.SWEEP_ENV)
+    assert tracking.tracking_uri(cfg.tracking, sweep) == "http://mlflow:5000"
     assert absolute_data_paths(make_cfg("data=digits")).data.path is None
 
 
@@ -63,9 +60,10 @@ def test_launcher_and_server_configs_compose():
     assert ray.hydra.launcher._target_.endswith("RayLauncher")
     assert ray.hydra.launcher.ray.init.address == "h:6379"
     # the sweep's context reaches Ray's workers through ray.init's runtime_env
-    to_ray_workers(ray, tracking.SWEEP_ENV, '{"parent_run_id": "p"}')
+    sweep = SweepContext("p", tracking_uri="http://m:5000", cwd="/data/team", size=4)
+    to_ray_workers(ray, sweep)
     env_vars = ray.hydra.launcher.ray.init.runtime_env.env_vars
-    assert env_vars[tracking.SWEEP_ENV] == '{"parent_run_id": "p"}'
+    assert SweepContext.from_json(env_vars[SWEEP_ENV]) == sweep
     assert ray.hydra.launcher.ray.init.object_store_memory is None  # joining a cluster: Ray's own
     assert slurm._target_.endswith("SlurmLauncher") and slurm.partition == "cpu"
     assert (slurm.cpus_per_task, slurm.timeout_min) == (2, 120)
@@ -288,7 +286,6 @@ def test_jobs_that_start_together_all_record_the_same_new_dataset(mlflow_server)
     (what the jobs of a parallel sweep do as they start): every run gets it as its input.
     MLflow's own `log_inputs` loses some of these races (a unique-key violation)."""
     import multiprocessing
-
     from concurrent.futures import ProcessPoolExecutor
 
     client = MlflowClient(tracking_uri=mlflow_server)

@@ -198,7 +198,7 @@ def test_an_experiment_preset_sits_at_the_root_and_brings_its_grids():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from src.callbacks import grid
+    from src.hydra_callbacks import grid
     from src.study import grid_args, study_of
     from tests.conftest import CONF
 
@@ -206,7 +206,8 @@ def test_an_experiment_preset_sits_at_the_root_and_brings_its_grids():
     preset = CONF / "experiment" / "digits_image_ops.yaml"
     # Hydra reads the package header on line 1 only; the command that runs the preset follows it
     assert preset.read_text().splitlines()[:2] == [
-        "# @package _global_", "# python -m src.sweep -m experiment=digits_image_ops"
+        "# @package _global_",
+        "# python -m src.sweep -m experiment=digits_image_ops",
     ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF), version_base="1.3"):
@@ -236,7 +237,7 @@ def test_a_preset_grid_in_hydra_sweeper_params_is_counted():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from src.callbacks import grid, with_sweeper_params
+    from src.hydra_callbacks import grid, with_sweeper_params
     from tests.conftest import CONF
 
     GlobalHydra.instance().clear()

@@ -293,8 +293,8 @@ def test_the_policy_study_grid_is_eighteen_distinct_jobs(make_cfg):
     """`-m aug=randaugment aug.strength=0,0.2,...,1 aug.num_ops=1,2,3`: every job composes,
     and every one is its own experiment (config hash) and setting of the report (aug tag);
     only strength 0 is the same computation for every N."""
-    from src.callbacks import grid
     from src.config import check_cli
+    from src.hydra_callbacks import grid
     from src.tracking import config_hash
     from src.train import prepare
 

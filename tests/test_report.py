@@ -21,7 +21,8 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 
 from src import report, stats, tracking
-from src.train import run
+from src.tracking.context import SweepContext
+from src.train import JobResult, run
 from tests.conftest import ROOT
 from tests.test_sweep import command
 
@@ -103,13 +104,15 @@ def test_holm_and_too_few_folds():
 
 
 @pytest.fixture
-def sweep_parent(monkeypatch):
-    """A parent run and the environment the sweep callback gives its jobs."""
+def sweep_parent():
+    """A parent run, as the sweep callback makes it."""
     experiment_id = tracking.setup(tracking_cfg())
-    parent = MlflowClient().create_run(experiment_id, tags={"augsweep.role": "sweep"}).info.run_id
-    context = {"parent_run_id": parent, "size": None, "swept": []}
-    monkeypatch.setenv(tracking.SWEEP_ENV, json.dumps(context))
-    return parent
+    return MlflowClient().create_run(experiment_id, tags={"augsweep.role": "sweep"}).info.run_id
+
+
+def run_in(parent: str, cfg) -> JobResult:
+    """A job of the sweep `parent`, as src.sweep runs it."""
+    return run(cfg, sweep=SweepContext(parent))
 
 
 def tracking_cfg():
@@ -124,11 +127,11 @@ def fold_values(client, run_id, score="val_accuracy"):
 
 
 def test_exported_numbers_equal_a_recomputation_from_the_store(make_cfg, sweep_parent, tmp_path):
-    base = run(make_cfg(*RUN, "aug=none")).run_id
-    rotated = {s: run(make_cfg(*RUN, "aug=rotation", f"aug.strength={s}")).run_id
+    base = run_in(sweep_parent, make_cfg(*RUN, "aug=none")).run_id
+    rotated = {s: run_in(sweep_parent, make_cfg(*RUN, "aug=rotation", f"aug.strength={s}")).run_id
                for s in (0.5, 1)}  # fmt: skip
     with pytest.raises(Exception, match="does not exist"):
-        run(make_cfg(*RUN, "data=series_file", f"data.path={tmp_path}/gone.npz"))
+        run_in(sweep_parent, make_cfg(*RUN, "data=series_file", f"data.path={tmp_path}/gone.npz"))
     out = tmp_path / "report"
     out.mkdir()  # an earlier report's plot and the user's own file
     (out / "strength_curves_gunpoint_lstm.png").write_bytes(b"old")
@@ -244,7 +247,7 @@ def test_an_adaptive_sweep_is_replayed_seed_by_seed(sweep_parent, tmp_path, caps
 
 
 def test_a_sweep_without_baseline_says_how_to_add_one(make_cfg, sweep_parent, tmp_path, capsys):
-    run(make_cfg(*RUN, "aug=rotation", "aug.strength=1"))
+    run_in(sweep_parent, make_cfg(*RUN, "aug=rotation", "aug.strength=1"))
     assert report.main(["--out", str(tmp_path / "r")]) == 1
     printed = capsys.readouterr().out
     assert ("no baseline for digits/cnn (aug=rotation): add aug=none to the sweep, e.g. "
@@ -253,8 +256,8 @@ def test_a_sweep_without_baseline_says_how_to_add_one(make_cfg, sweep_parent, tm
 
 
 def test_unpaired_seeds_are_not_compared(make_cfg, sweep_parent, tmp_path, capsys):
-    run(make_cfg(*RUN, "aug=none", "seed=0"))
-    run(make_cfg(*RUN, "aug=rotation", "seed=1"))
+    run_in(sweep_parent, make_cfg(*RUN, "aug=none", "seed=0"))
+    run_in(sweep_parent, make_cfg(*RUN, "aug=rotation", "seed=1"))
     assert report.main(["--out", str(tmp_path / "r")]) == 1
     assert ("no baseline with the same seed and config for digits/cnn (aug=rotation, seed 1): "
             "add aug=none with seed=1 to the sweep") in capsys.readouterr().out  # fmt: skip

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from PIL import Image
 
-from src import callbacks, description, report, report_html, stats, tracking
+from src import description, hydra_callbacks, report, report_html, stats, tracking
 
 FOLDS = 5
 
@@ -52,7 +52,7 @@ def store(tmp_path):
     records them (tags, cv.folds, per-fold scores, wall time, the preview plot)."""
     experiment_id = tracking.setup(OmegaConf.create({"uri": None, "experiment": "augsweep"}))
     client = MlflowClient()
-    parent = callbacks.start_parent(experiment_id, ["aug=none,rotation"], str(tmp_path))
+    parent = hydra_callbacks.start_parent(experiment_id, ["aug=none,rotation"], str(tmp_path))
     rng = np.random.default_rng(1)
     base = 0.9 + rng.normal(0, 0.005, FOLDS)
     settings = {("none", 0.0): base, ("rotation", 0.5): base + 0.002 + rng.normal(0, 0.001, FOLDS),
@@ -80,7 +80,7 @@ def store(tmp_path):
         "model": "cnn", "aug": "blur", "strength": "1.0", "seed": "0", "config_hash": "blur",
         "augsweep.error": "ValueError: broken"}).info.run_id  # fmt: skip
     client.set_terminated(failed, "FAILED")
-    counts, _ = callbacks.finish_parent(parent, ["aug"], metric="val_accuracy_mean")
+    counts, _ = hydra_callbacks.finish_parent(parent, ["aug"], metric="val_accuracy_mean")
     return {"parent": parent, "experiment_id": experiment_id, "runs": runs, "failed": failed,
             "counts": counts}  # fmt: skip
 

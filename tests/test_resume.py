@@ -10,9 +10,10 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from src import resume, tracking
-from src.callbacks import grid, summary
+from src import tracking
+from src.hydra_callbacks import grid, summary
 from src.sweep import multirun_first, progress_line
+from src.tracking import resume
 from src.train import JobResult, run
 
 SMALL_DIGITS = ("data.subset=200", "train.epochs=1")
@@ -222,9 +223,9 @@ def test_multirun_flag_may_come_after_overrides():
 
 def test_runs_made_before_an_op_changed_meaning_are_trained_again(make_cfg, monkeypatch):
     current = tracking.SEMANTICS_VERSION
-    monkeypatch.setattr(tracking, "SEMANTICS_VERSION", 1)  # as recorded before the change
+    monkeypatch.setattr(tracking.job, "SEMANTICS_VERSION", 1)  # as recorded before the change
     old = run(make_cfg(*SMALL_DIGITS))
-    monkeypatch.setattr(tracking, "SEMANTICS_VERSION", current)
+    monkeypatch.setattr(tracking.job, "SEMANTICS_VERSION", current)
     new = run(make_cfg(*SMALL_DIGITS))
     assert new.skipped is None and new.run_id != old.run_id
     assert run(make_cfg(*SMALL_DIGITS)).skipped  # and now it is in the store

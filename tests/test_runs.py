@@ -1,4 +1,4 @@
-"""src.runs reads a real SQLite MLflow store into the frame mlflow.search_runs gives."""
+"""src.tracking.runs reads a real SQLite MLflow store into the frame mlflow.search_runs gives."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from src import runs
+from src.tracking import runs
 
 
 def same_frame(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:

@@ -14,7 +14,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from src import resume, tracking
+from src import tracking
+from src.tracking import resume
 from tests.conftest import ROOT
 from tests.test_sweep import command, jobs_by_hash, runs_by_role, sweep
 
@@ -128,7 +129,8 @@ def test_three_sweeps_on_one_sqlite_store_at_once_lose_and_duplicate_nothing(tmp
 CLAIMANT = """
 import sys
 from omegaconf import OmegaConf
-from src import resume, tracking
+from src import tracking
+from src.tracking import resume
 experiment_id = tracking.setup(OmegaConf.create({"uri": None, "experiment": "augsweep"}))
 print("deciding", flush=True)
 found = resume.earlier_run(experiment_id, sys.argv[1], 600)

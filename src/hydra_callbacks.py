@@ -1,4 +1,5 @@
-"""Hydra callback: one parent MLflow run per multirun, with its grid, counts and summary.
+"""Hydra callback: one parent MLflow run per multirun, with its grid, counts and summary (the
+Keras callbacks are in src/train.py).
 
 A round of an adaptive sweep (src/adaptive.py) is a multirun whose jobs join the adaptive
 sweep's parent run instead: that sweep starts and ends its parent around all its rounds.
@@ -6,7 +7,6 @@ sweep's parent run instead: that sweep starts and ends its parent around all its
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -18,23 +18,18 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig
 
-from src import progress, resume
+from src import progress
 from src.description import describe_sweep
 from src.errors import ConfigError, stop_reason
 from src.study import study_tags, with_grid
-from src.tracking import SWEEP_ENV, setup, store_errors, tracking_uri, varying
+from src.tracking import context, resume, tags
+from src.tracking.context import Round, SweepContext, varying
+from src.tracking.store import search_all, setup, store_errors, tracking_uri
 
 log = logging.getLogger(__name__)
 COUNTED = ("FINISHED", "FAILED", "KILLED")
-# set by an adaptive sweep for each round's multirun: JSON {"parent_run_id": its parent run,
-# "round": 1, 2, ..., "swept": the keys its progress lines show}
-ROUND_ENV = "AUGSWEEP_ROUND"
-# the parent runs' heartbeats, kept out of the callback: launchers pickle it to their workers
-_HEARTBEATS: dict[str, resume.Heartbeat] = {}
-# per parent run a round joined: when the round started (ms) and the skipped tags before it
-_ROUNDS: dict[str, tuple[int, frozenset[str]]] = {}
 
 
 def grid(overrides: list[str]) -> tuple[int | None, list[str]]:
@@ -71,70 +66,59 @@ def summary(
     failed = []
     for child in sorted(children, key=lambda c: c.info.start_time):
         if child.info.status == "FAILED":
-            tags = child.data.tags
-            what = " ".join(varying(tags.get("augsweep.overrides", "").split(), swept))
-            failed.append(f"{what or child.info.run_name}: {tags.get('augsweep.error', '?')}")
+            found = child.data.tags
+            what = " ".join(varying(found.get(tags.OVERRIDES, "").split(), swept))
+            failed.append(f"{what or child.info.run_name}: {found.get(tags.ERROR, '?')}")
     return counts, failed
-
-
-def to_ray_workers(config: DictConfig, name: str, value: str) -> None:
-    """Under hydra/launcher=ray, an environment variable for the jobs, set in ray.init's
-    runtime_env: workers of a cluster started beforehand do not inherit the sweep's environment.
-
-    The launcher is made from this config after the callback's on_multirun_start. Also sets
-    `init.object_store_memory: null` unless given: hydra-ray-launcher 1.2.2 otherwise passes
-    78,643,200 to ray.init, which Ray refuses when joining an existing cluster
-    (facebookresearch/hydra#2893).
-    """
-    launcher = config.hydra.get("launcher") or {}
-    if not str(launcher.get("_target_", "")).endswith(".RayLauncher"):
-        return
-    init = "hydra.launcher.ray.init"
-    with read_write(config.hydra), open_dict(config.hydra):
-        OmegaConf.update(config, f"{init}.runtime_env.env_vars.{name}", value, force_add=True)
-        if OmegaConf.select(config, f"{init}.object_store_memory", default="absent") == "absent":
-            OmegaConf.update(config, f"{init}.object_store_memory", None, force_add=True)
 
 
 class SweepCallback(Callback):
     """One parent MLflow run per Hydra multirun; every job becomes its child run.
 
-    Jobs find the parent, the store and the directory the sweep started in through an
-    environment variable, which launchers that run jobs in worker processes pass on (joblib and
-    submitit inherit it, `to_ray_workers` hands it to Ray's workers). Dead runs
+    Jobs find the parent, the store and the directory the sweep started in in its
+    `SweepContext` (src/tracking/context.py says how it reaches their processes). Dead runs
     left RUNNING by an earlier, killed sweep are marked KILLED before the new one starts.
+
+    The parent's heartbeat, and for a round of an adaptive sweep when it started, are the
+    callback's own, left out when a launcher pickles it to its workers.
     """
 
+    _heartbeat: resume.Heartbeat | None = None
+    # a round joined: when it started (ms) and the parent's skipped tags before it
+    _since: tuple[int, frozenset[str]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k not in ("_heartbeat", "_since")}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        os.environ.pop(SWEEP_ENV, None)  # an earlier sweep's, in this process, is not this one's
+        context.end()  # an earlier sweep's, in this process, is not this one's
         uri = tracking_uri(config.tracking)
-        joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
+        joined = context.joined_round()
         try:  # a store that cannot be written stops the sweep here, before any job
             progress.check_mode(config.sweep.get("progress", "auto"))
             experiment_id = setup(config.tracking)
             with store_errors(uri):
                 if joined:
                     run_id, size, swept = self._join_parent(config, experiment_id, joined)
+                    self._since = self._round_start(run_id)
                 else:
                     run_id, size, swept = self._start_parent(config, experiment_id)
         except ConfigError as err:
             print(f"augsweep: error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
-        context = {
-            "parent_run_id": run_id,
-            "size": size,
-            "swept": swept,
-            "tracking_uri": uri,
-            "cwd": os.getcwd(),
-            "metric": str(config.get("optimize_metric") or "val_accuracy_mean"),
-        }
-        if joined:
-            context["round"] = joined["round"]
-        os.environ[SWEEP_ENV] = json.dumps(context)
-        to_ray_workers(config, SWEEP_ENV, os.environ[SWEEP_ENV])
+        sweep = SweepContext(
+            parent_run_id=run_id,
+            tracking_uri=uri,
+            cwd=os.getcwd(),
+            size=size,
+            swept=swept,
+            metric=str(config.get("optimize_metric") or "val_accuracy_mean"),
+            round=joined.number if joined else None,
+        )
+        context.begin(sweep)
+        context.to_ray_workers(config, sweep)
         if not joined:  # a joined parent beats in the adaptive sweep's process
-            heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s)
-            _HEARTBEATS[run_id] = heartbeat.__enter__()
+            self._heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s).__enter__()
         log.info("sweep parent run %s in %s", run_id, uri)
         launcher = str((config.hydra.get("launcher") or {}).get("_target_", ""))
         progress.start_sweep(size, config.sweep.get("progress", "auto"), launcher)
@@ -152,27 +136,31 @@ class SweepCallback(Callback):
 
     @staticmethod
     def _join_parent(
-        config: DictConfig, experiment_id: str, joined: dict[str, Any]
+        config: DictConfig, experiment_id: str, joined: Round
     ) -> tuple[str, int | None, list[str]]:
-        """A round of an adaptive sweep: its jobs become children of that sweep's parent run.
-
-        Remembers when the round started and what the parent had skipped before, so the
-        round's counts are its own."""
+        """A round of an adaptive sweep: its jobs become children of that sweep's parent run."""
         resume.reap(experiment_id, config.sweep.dead_after_s)
         size, swept = grid(with_sweeper_params(config))
-        parent = joined["parent_run_id"]
-        tags = MlflowClient().get_run(parent).data.tags
-        skipped = frozenset(k for k in tags if k.startswith(resume.SKIPPED_PREFIX))
-        _ROUNDS[parent] = (int(time.time() * 1000), skipped)
-        return parent, size, joined.get("swept") or swept
+        return joined.parent_run_id, size, joined.swept or swept
+
+    @staticmethod
+    def _round_start(parent: str) -> tuple[int, frozenset[str]]:
+        """When a round starts and what the parent had skipped before: the round's counts are
+        its own."""
+        found = MlflowClient().get_run(parent).data.tags
+        skipped = frozenset(k for k in found if k.startswith(tags.SKIPPED_PREFIX))
+        return int(time.time() * 1000), skipped
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         progress.end_sweep()  # its last state stays on the screen, above the summary
-        joined = json.loads(os.environ.get(ROUND_ENV) or "{}")
-        counts, failed, parent = end_sweep()
+        joined = context.joined_round()
+        if self._heartbeat is not None:
+            self._heartbeat.__exit__()
+            self._heartbeat = None
+        counts, failed, parent = end_sweep(since=self._since)
         if parent is None:
             return
-        what = f"adaptive round {joined['round']}" if joined else "sweep"
+        what = f"adaptive round {joined.number}" if joined else "sweep"
         print(
             f"augsweep: {what} done: {counts['finished']} finished, {counts['failed']} failed, "
             f"{counts['skipped']} skipped (already in the store); parent run {parent}",
@@ -211,44 +199,41 @@ def sweep_report(config: DictConfig, parent: str, out: str | None = None) -> int
 
 
 def start_parent(
-    experiment_id: str, overrides: list[str], sweep_dir: str, tags: dict[str, str] | None = None
+    experiment_id: str, overrides: list[str], sweep_dir: str, more: dict[str, str] | None = None
 ) -> str:
     """Create a sweep's parent run (RUNNING, carrying this process: see resume.is_dead)."""
     run = MlflowClient().create_run(
         experiment_id,
         run_name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
         tags={
-            "augsweep.role": "sweep",
-            "augsweep.command": " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
-            "augsweep.overrides": " ".join(overrides),
-            "augsweep.sweep_dir": sweep_dir,
+            tags.ROLE: tags.ROLE_SWEEP,
+            tags.COMMAND: " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
+            tags.OVERRIDES: " ".join(overrides),
+            tags.SWEEP_DIR: sweep_dir,
             **study_tags(),
             **resume.identity_tags(),
-            **(tags or {}),
+            **(more or {}),
         },
     )
     return run.info.run_id
 
 
 def end_sweep(
-    stop: KeyboardInterrupt | None = None,
+    stop: KeyboardInterrupt | None = None, since: tuple[int, frozenset[str]] | None = None
 ) -> tuple[dict[str, int], list[str], str | None]:
     """End the running sweep's parent run with its counts: FINISHED, FAILED when a job failed,
     KILLED with the reason when `stop` (Ctrl-C, SIGTERM) ended the sweep. Returns the counts,
     a line per failed job and the parent's id (None outside a sweep).
 
     A round of an adaptive sweep leaves the parent running (the adaptive sweep ends it) and
-    counts only its own jobs."""
-    context = json.loads(os.environ.pop(SWEEP_ENV, "{}"))
-    parent = context.get("parent_run_id")
-    beating = _HEARTBEATS.pop(parent, None)
-    if beating is not None:
-        beating.__exit__()
-    if parent is None:
+    counts only its own jobs (those since `since`: see `outcome`)."""
+    sweep = context.end()
+    if sweep is None:
         return {}, [], None
-    if "round" in context:
-        return (*outcome(parent, context["swept"], _ROUNDS.pop(parent, None)), parent)
-    return (*finish_parent(parent, context["swept"], stop, context.get("metric")), parent)
+    parent = sweep.parent_run_id
+    if sweep.round is not None:
+        return (*outcome(parent, sweep.swept, since), parent)
+    return (*finish_parent(parent, sweep.swept, stop, sweep.metric), parent)
 
 
 def outcome(
@@ -256,17 +241,14 @@ def outcome(
 ) -> tuple[dict[str, int], list[str]]:
     """The counts and failed-job lines of a parent run's jobs; with `since` (a start time in
     ms and the skipped tags then), only of those started or skipped after it."""
-    client = MlflowClient()
-    run = client.get_run(parent)
-    children = client.search_runs(
-        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
-    )
+    run = MlflowClient().get_run(parent)
+    children = search_all([run.info.experiment_id], f"tags.`{tags.PARENT}` = '{parent}'")
     started, before = since or (0, frozenset())
     children = [c for c in children if c.info.start_time >= started]
     skipped = {
         k: v
         for k, v in run.data.tags.items()
-        if k.startswith(resume.SKIPPED_PREFIX) and k not in before
+        if k.startswith(tags.SKIPPED_PREFIX) and k not in before
     }
     return summary(children, skipped, swept)
 
@@ -289,6 +271,6 @@ def finish_parent(
     except Exception as err:  # the description is a convenience: the run still ends
         log.warning("the sweep's description could not be written: %s", err)
     if stop is not None:
-        client.set_tag(parent, "augsweep.killed", stop_reason(stop))
+        client.set_tag(parent, tags.KILLED, stop_reason(stop))
     client.set_terminated(parent, "KILLED" if stop else "FAILED" if failed else "FINISHED")
     return counts, failed

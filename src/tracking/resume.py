@@ -28,16 +28,10 @@ import psutil
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
-log = logging.getLogger(__name__)
+from src.tracking import store  # a module: store also imports this one
+from src.tracking.tags import CONFIG_HASH, HEARTBEAT, HOST, KILLED, PID, PID_STARTED
 
-HOST, PID, PID_STARTED, HEARTBEAT = (
-    "augsweep.host",
-    "augsweep.pid",
-    "augsweep.pid_started",
-    "augsweep.heartbeat",
-)
-# tags of the sweep's parent run, one per job it did not train: value = the run it reused
-SKIPPED_PREFIX = "augsweep.skipped."
+log = logging.getLogger(__name__)
 LOCKS = {"store": ".augsweep-store.lock", "claim": ".augsweep-claim.lock"}  # beside mlflow.db
 LOCK_WAIT_S = 120.0  # then go on without it (a warning): a hung process must not stall every sweep
 _CLAIM: list[int] = []  # the lock file this process holds between earlier_run and release_claim
@@ -162,9 +156,9 @@ def reap(experiment_id: str, dead_after_s: float, filter_string: str = "") -> li
     client = MlflowClient()
     running = f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
     query = f"{running} AND {filter_string}" if filter_string else running
-    dead = [r for r in client.search_runs([experiment_id], query) if is_dead(r, dead_after_s)]
+    dead = [r for r in store.search_all([experiment_id], query) if is_dead(r, dead_after_s)]
     for run in dead:
-        client.set_tag(run.info.run_id, "augsweep.killed", "its process died while it ran")
+        client.set_tag(run.info.run_id, KILLED, "its process died while it ran")
         client.set_terminated(run.info.run_id, "KILLED")
         log.warning("run %s (%s) was left RUNNING by a dead process: marked KILLED",
                     run.info.run_id, run.info.run_name)  # fmt: skip
@@ -176,12 +170,12 @@ def earlier_run(experiment_id: str, digest: str, dead_after_s: float) -> Run | N
 
     Dead runs of the config are marked KILLED first, so the job trains again. When it returns
     None this process keeps the store's lock: the job is about to start the run that claims
-    the config, and `tracking.job_run` calls `release_claim` once that run exists, so another
+    the config, and `job.job_run` calls `release_claim` once that run exists, so another
     sweep deciding about the same config at the same moment finds that run.
     """
     release_claim()  # a claim left by a job that never started its run
     _CLAIM.extend(fd for fd in [_acquire(lock_file("claim"))] if fd is not None)
-    same = f"tags.config_hash = '{digest}'"
+    same = f"tags.{CONFIG_HASH} = '{digest}'"
     try:
         reap(experiment_id, dead_after_s, same)
         for status in ("FINISHED", "RUNNING"):
