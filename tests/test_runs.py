@@ -109,3 +109,30 @@ def test_which_stores_are_read_with_sql():
     assert not runs.is_database("databricks")
     with pytest.raises(ValueError, match="either parent or run_ids"):
         runs.search("1")
+
+
+def test_listings_read_every_page(monkeypatch):
+    """A sweep's counts, its dead runs and its best job, past one page of search_runs."""
+    from src import description, hydra_callbacks
+    from src.tracking import resume, search_all, store
+
+    client = MlflowClient()
+    experiment_id = client.create_experiment("paged")
+    parent = client.create_run(experiment_id, tags={"augsweep.role": "sweep"}).info.run_id
+    statuses = ["FINISHED"] * 5 + ["FAILED"] * 2
+    for k, status in enumerate(statuses):
+        run_id = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent}).info.run_id
+        client.log_metric(run_id, "val_accuracy_mean", k / 10)
+        client.set_terminated(run_id, status)
+    gone = {**resume.identity_tags(), resume.PID: "999999999"}  # a process that cannot exist
+    dead = [client.create_run(experiment_id, tags=gone).info.run_id for _ in range(4)]
+    found = search_all([experiment_id], "tags.`mlflow.parentRunId` = '" + parent + "'",
+                       order_by=["attributes.start_time ASC"], page_size=2)  # fmt: skip
+    assert len(found) == 7 and len({r.info.run_id for r in found}) == 7  # four pages
+    assert len(search_all([experiment_id], page_size=3)) == 12  # every run of the experiment
+    monkeypatch.setattr(store, "PAGE_SIZE", 2)  # each caller's default page
+    counts, failed = hydra_callbacks.outcome(parent, [])
+    assert (counts["finished"], counts["failed"], len(failed)) == (5, 2, 2)
+    assert sorted(r.info.run_id for r in resume.reap(experiment_id, 600)) == sorted(dead)
+    # the best FINISHED job is the fifth (0.4), on the third page of two
+    assert ", 0.4000 (run " in description.best_job(parent, "val_accuracy_mean", [])

@@ -27,11 +27,13 @@ DEFAULT_STORE = Path("mlruns")
 
 
 def _given(tracking_cfg: Any) -> str | None:
-    """`tracking.uri` as given; None when it is not (also an unset ${oc.env:...,???})."""
+    """`tracking.uri` as given; None when it is not (also tracking=server's
+    ${oc.env:MLFLOW_TRACKING_URI,???} where the variable is unset)."""
     try:
-        return tracking_cfg.get("uri") or None
+        uri = tracking_cfg.get("uri")
     except MissingMandatoryValue:
         return None
+    return None if uri in (None, "", "???") else str(uri)
 
 
 def tracking_uri(tracking_cfg: Any, context: SweepContext | None = None) -> str:
@@ -152,15 +154,15 @@ def search_all(
     experiment_ids: list[str],
     filter_string: str = "",
     order_by: list[str] | None = None,
-    page_size: int = PAGE_SIZE,
+    page_size: int | None = None,
     client: MlflowClient | None = None,
 ) -> list[Run]:
     """Every run `MlflowClient.search_runs` finds, through all its pages: one call returns a
-    page of at most `page_size` runs, and a sweep may have more jobs than that. `client`: the
-    current tracking URI's by default."""
+    page of at most `page_size` (PAGE_SIZE) runs, and a sweep may have more jobs than that.
+    `client`: the current tracking URI's by default."""
     client, found, token = client or MlflowClient(), [], None
     while True:
-        page = client.search_runs(experiment_ids, filter_string, max_results=page_size,
+        page = client.search_runs(experiment_ids, filter_string, max_results=page_size or PAGE_SIZE,
                                   order_by=order_by, page_token=token)  # fmt: skip
         found.extend(page)
         token = page.token
