@@ -113,12 +113,16 @@ class ImageDataConfig(DataConfig):
 
 @dataclass
 class ImageFolderDataConfig(ImageDataConfig):
+    path: Any = MISSING  # a directory with one subfolder per class
     color_mode: Any = "rgb"  # rgb | grayscale
-    cache: Any = "auto"  # auto | memory | none (src/data/images.py)
+    # auto: decode once into memory if the pixels take <= 1/4 of free memory, else read files
+    # every epoch; memory | none force one or the other
+    cache: Any = "auto"
 
 
 @dataclass
 class SeriesFileDataConfig(DataConfig):
+    path: Any = MISSING  # .npz, .csv or .ts
     test_path: Any = None  # optional separate test file; else a hold-out of test_size
     label_column: Any = "label"  # CSV only
     test_size: Any = 0.2
