@@ -93,8 +93,8 @@ def test_resolve_ops_scales_magnitudes_with_strength():
 
 
 @pytest.mark.parametrize("path", sorted(CONF_AUG.glob("*.yaml")), ids=lambda p: p.stem)
-def test_shipped_aug_configs_resolve(path):
-    cfg = OmegaConf.load(path)
+def test_shipped_aug_configs_resolve(make_cfg, path):
+    cfg = make_cfg(f"aug={path.stem}").aug  # composed: the file on its schema (src/schema.py)
     if OmegaConf.is_missing(cfg, "ops") or "target" in cfg.keys():  # the user must fill in
         with pytest.raises(ConfigError, match=r"aug.(ops|target) is not set"):
             resolve_ops(cfg, "image")

@@ -8,7 +8,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
-from omegaconf import OmegaConf
 from sklearn.datasets import load_digits
 
 from src.augment import OPS, aug_label, build_augmentation, policy_ops, resolve_ops
@@ -370,9 +369,9 @@ def test_exclude_removes_ops_from_the_draws_and_from_an_op_list(make_cfg, digits
     assert [n for n, _ in resolve_ops(heavy.aug, "image")] == ["rotation", "zoom", "contrast"]
 
 
-def test_shipped_policy_yamls_say_their_placement_and_command():
+def test_shipped_policy_yamls_say_their_placement_and_command(make_cfg):
     for name in ("randaugment", "trivialaugment", "augmix"):
-        cfg = OmegaConf.load(CONF / "aug" / f"{name}.yaml")
+        cfg = make_cfg(f"aug={name}").aug  # placement: the schema's default, model
         text = (CONF / "aug" / f"{name}.yaml").read_text()
         assert cfg.policy == name and cfg.placement == "model"
         assert f"python -m src.sweep -m aug=none,{name} aug.strength=" in text
