@@ -18,6 +18,7 @@ from src import stats
 from src.report import audit
 from src.report.selection import Folds
 
+# the per-fold scores a report compares on (`--metric`)
 METRICS = (
     "val_accuracy",
     "val_balanced_accuracy",
@@ -26,6 +27,7 @@ METRICS = (
     "test_balanced_accuracy",
     "test_f1_macro",
 )
+# what a setting shares with its baseline (context: the hash of the rest of the config)
 GROUP = ["dataset", "model", "context"]
 
 
