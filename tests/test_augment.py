@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from sklearn.datasets import load_digits
 
 from src.augment import (
     MODALITIES,
@@ -45,13 +44,6 @@ def aug_cfg(strength=0.25, image=(), series=(), fill_mode="constant", name="test
 def single_op(name: str, strength: float, **kwargs):
     """A config that applies only `name` at `strength`."""
     return aug_cfg(strength, **{OPS[name].modality: [name]}, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    """500 digits images, (500, 8, 8, 1) float32 in [0, 1]."""
-    images = load_digits().images[:500]
-    return (images.reshape(-1, 8, 8, 1) / 16.0).astype("float32")
 
 
 @pytest.fixture(scope="module")
