@@ -1,11 +1,11 @@
 """Job runs read back from the MLflow store: one row per run, the frame `mlflow.search_runs` gives.
 
-`mlflow.search_runs` builds a Run entity per run through SQLAlchemy's ORM. Over a store of 10,000
-job runs with about 140 params, metrics and tags each that takes about 50 s on a 2-core machine
-(`python -m benchmarks.report_scale`). On a database store (SQLite, PostgreSQL, MySQL) `search`
-reads the four tables a run is made of (runs, params, tags, latest_metrics) with one query each
-and pivots them: the same frame in about 2 s. Any other store (an MLflow server over http, a
-file store) goes through `mlflow.search_runs`. tests/test_runs.py holds the two paths equal.
+`mlflow.search_runs` builds a Run entity per run through SQLAlchemy's ORM, which is slow over
+a large store (benchmarks/README.md, the report over 10,000 runs). On a database store (SQLite,
+PostgreSQL, MySQL) `search` reads the four tables a run is made of (runs, params, tags,
+latest_metrics) with one query each and pivots them into the same frame. Any other store (an
+MLflow server over http, a file store) goes through `mlflow.search_runs`. tests/test_runs.py
+holds the two paths equal.
 """
 
 from __future__ import annotations
