@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from src import progress
 from src.description import describe_sweep
 from src.errors import ConfigError, stop_reason
-from src.study import study_tags, with_grid
+from src.study import with_grid
 from src.tracking import context, resume, tags
 from src.tracking.context import Round, SweepContext, varying
 from src.tracking.store import search_all, setup, store_errors, tracking_uri
@@ -169,7 +169,7 @@ class SweepCallback(Callback):
         for line in failed:
             print(f"augsweep: failed: {line}", flush=True)
         # a study reports once over all its grids, an adaptive sweep after its last round
-        if not joined and not study_tags() and config.sweep.get("report", True):
+        if not joined and context.study_grid() is None and config.sweep.get("report", True):
             sweep_report(config, parent)
         if failed:
             raise SystemExit(1)
@@ -202,6 +202,7 @@ def start_parent(
     experiment_id: str, overrides: list[str], sweep_dir: str, more: dict[str, str] | None = None
 ) -> str:
     """Create a sweep's parent run (RUNNING, carrying this process: see resume.is_dead)."""
+    grid = context.study_grid()
     run = MlflowClient().create_run(
         experiment_id,
         run_name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
@@ -210,7 +211,7 @@ def start_parent(
             tags.COMMAND: " ".join(["python", "-m", "src.sweep", *sys.argv[1:]]),
             tags.OVERRIDES: " ".join(overrides),
             tags.SWEEP_DIR: sweep_dir,
-            **study_tags(),
+            **(grid.tags() if grid is not None else {}),
             **resume.identity_tags(),
             **(more or {}),
         },

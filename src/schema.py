@@ -139,6 +139,33 @@ class CvConfig:
     repeats: Any = 1
 
 
+@dataclass
+class TrainConfig:
+    """A training recipe: conf/train/default.yaml is these defaults, the other recipes of
+    conf/train/ change some. Callback arguments (`early_stopping`, `reduce_lr`) are free
+    mappings: a key they do not have is added with `+train.early_stopping.<key>=...`."""
+
+    name: str = MISSING
+    epochs: Any = 30
+    batch_size: Any = 64
+    learning_rate: Any = 0.001  # Adam
+    clipnorm: Any = None  # Adam's gradient clipping: null, or the largest gradient norm per var
+    verbose: Any = 0  # 0 silent; 1 or 2: one line per epoch and fold with its scores
+    deterministic: Any = True  # TensorFlow op determinism: the same seed gives the same metrics
+    mixed_precision: Any = False  # float16 compute, float32 weights and head: for GPUs
+    jit_compile: Any = False  # XLA-compile the train step: for GPUs (may need deterministic: false)
+    # the folds of a job trained together as one program: auto (where python -m benchmarks.engine
+    # found it faster), true (all folds), false (one at a time), or N (N folds at a time)
+    parallel_folds: Any = "auto"
+    # per fold, decided on the fold's validation part (never the test split): null, or the
+    # arguments of keras.callbacks.EarlyStopping, e.g. {monitor: val_loss, patience: 50,
+    # restore_best_weights: true}
+    early_stopping: Any = None
+    # per fold: null, or the arguments of keras.callbacks.ReduceLROnPlateau, e.g.
+    # {monitor: loss, factor: 0.5, patience: 50, min_lr: 0.0001}
+    reduce_lr: Any = None
+
+
 SCHEMAS: dict[str, dict[str, type]] = {
     "aug": {
         "ops": AugConfig,
@@ -156,6 +183,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "series_file": SeriesFileDataConfig,
     },
     "cv": {"cv": CvConfig},
+    "train": {"train": TrainConfig},
 }
 
 

@@ -10,7 +10,6 @@ the runs the grids trained or reused, and no other run of the experiment.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -26,18 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config import CONF_DIR
 from src.errors import ConfigError, Terminated, stop_reason
+from src.tracking import context
 
-STUDY_ENV = "AUGSWEEP_STUDY"  # set for the grids' sweeps: "<study>/<grid>"
-STUDY_ID_ENV = "AUGSWEEP_STUDY_ID"  # and one id per run of the study command
 PRESET_KEY = "experiment"  # presets are `# @package _global_`: they set keys of every group
-
-
-def study_tags() -> dict[str, str]:
-    """Tags for the parent run of a grid's sweep: which study and grid, and which run of it."""
-    from src.tracking import tags
-
-    found = {tags.STUDY: os.environ.get(STUDY_ENV), tags.STUDY_ID: os.environ.get(STUDY_ID_ENV)}
-    return {k: v for k, v in found.items() if v}
 
 
 def _preset_name(args: list[str]) -> str | None:
@@ -59,7 +49,7 @@ def study_of(args: list[str]) -> tuple[str, DictConfig] | None:
     None inside one of the study's own grid sweeps, and for presets that are one grid.
     """
     name = _preset_name(args)
-    if name is None or os.environ.get(STUDY_ENV):
+    if name is None or context.study_grid() is not None:
         return None
     path = CONF_DIR / "experiment" / f"{name}.yaml"
     if not path.exists() or OmegaConf.select(OmegaConf.load(path), "sweep.study") is None:
@@ -132,7 +122,7 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
     started = time.perf_counter()
     for k, (label, grid) in enumerate(study.grids.items(), start=1):
         print(f"augsweep: study {name}: grid {k}/{len(study.grids)} ({label})", flush=True)
-        env = {**os.environ, STUDY_ENV: f"{name}/{label}", STUDY_ID_ENV: study_id}
+        env = context.StudyGrid(name, label, study_id).env()
         try:
             code = run_sweep(grid_args(args, grid, f"{base}/{label}"), env)
         except KeyboardInterrupt as stop:  # the grid's sweep has ended its runs KILLED

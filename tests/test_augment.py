@@ -16,6 +16,7 @@ from src.augment import (
     RandomApply,
     Scaling,
     build_augmentation,
+    resolve,
     resolve_ops,
     strength_table,
 )
@@ -60,6 +61,16 @@ def mean_change(layer, x: np.ndarray) -> float:
 
 
 # --- the strength table and config resolution --------------------------------------------------
+
+
+def test_a_config_is_resolved_once_and_anew_when_it_changes():
+    cfg = aug_cfg(0.25, ["rotation"], ["jitter"])
+    hits = resolve._cached.cache_info().hits
+    assert resolve_ops(cfg, "image") == [("rotation", 0.0625)]
+    assert resolve_ops(aug_cfg(0.25, ["rotation"], ["jitter"]), "image") == [("rotation", 0.0625)]
+    assert resolve._cached.cache_info().hits == hits + 1  # an equal config: the same resolution
+    cfg.strength = 0.5
+    assert resolve_ops(cfg, "image") == [("rotation", 0.125)]
 
 
 def test_ops_table_is_well_formed():

@@ -8,7 +8,7 @@ import sys
 from omegaconf import OmegaConf
 
 from src.tracking import context, tracking_uri
-from src.tracking.context import SWEEP_ENV, Round, SweepContext
+from src.tracking.context import STUDY_ENV, SWEEP_ENV, Round, StudyGrid, SweepContext
 from tests.conftest import ROOT
 
 SWEEP = SweepContext(
@@ -42,6 +42,19 @@ def test_a_round_reaches_the_process_of_its_multirun():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True, env=env, timeout=120)  # fmt: skip
     assert done.stdout.strip() == "3 ['aug', 'seed']"
+
+
+def test_a_study_grid_reaches_the_process_of_its_sweep_and_tags_its_parent(monkeypatch):
+    grid = StudyGrid("digits_image_ops", "recipes", "id-1")
+    env = grid.env({"PATH": "/usr/bin"})
+    code = "from src.tracking import context; print(context.study_grid().tags())"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True, env=env, timeout=120)  # fmt: skip
+    assert done.stdout.strip() == str(
+        {"augsweep.study": "digits_image_ops/recipes", "augsweep.study_id": "id-1"}
+    )
+    monkeypatch.delenv(STUDY_ENV, raising=False)
+    assert context.study_grid() is None  # a sweep of its own is no study's grid
 
 
 def test_an_explicit_tracking_uri_wins_over_the_contexts(monkeypatch, tmp_path):

@@ -75,12 +75,35 @@ def test_schema_data_and_cv_defaults(make_cfg):
     assert cv.repeats == 1
 
 
+@pytest.mark.parametrize(
+    ("recipe", "expected"),
+    [
+        ("default", {"learning_rate": 0.001, "clipnorm": None, "early_stopping": None}),
+        ("fcn", {"verbose": 0, "parallel_folds": "auto", "clipnorm": None}),
+        ("lstm", {"clipnorm": 1.0, "deterministic": True, "mixed_precision": False}),
+        ("resnet", {"jit_compile": False, "learning_rate": 0.001, "reduce_lr": {
+            "monitor": "loss", "factor": 0.5, "patience": 50, "min_lr": 0.0001}}),
+    ],
+)  # fmt: skip
+def test_every_train_recipe_extends_the_schema(make_cfg, recipe, expected):
+    """conf/train/*.yaml extend TrainConfig: its defaults where a recipe gives none."""
+    cfg = make_cfg(f"train={recipe}")
+    assert OmegaConf.get_type(cfg.train) is SCHEMAS["train"]["train"]
+    train = OmegaConf.to_container(cfg.train)
+    assert train["name"] == recipe
+    assert {key: train[key] for key in expected} == expected
+
+
 def test_schema_rejects_unknown_keys_but_appends(make_cfg):
     from hydra.errors import ConfigCompositionException
 
     with pytest.raises(ConfigCompositionException):
         make_cfg("aug.fil_mode=reflect")
     assert list(make_cfg("aug=heavy", "+aug.exclude=[flip]").aug.exclude) == ["flip"]
+    with pytest.raises(ConfigCompositionException):
+        make_cfg("train.epoch=3")
+    fcn = make_cfg("train=fcn", "+train.early_stopping.start_from_epoch=5").train
+    assert fcn.early_stopping.start_from_epoch == 5  # callback arguments: a free mapping
 
 
 @pytest.mark.parametrize(

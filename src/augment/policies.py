@@ -494,7 +494,7 @@ class SeriesRandAugment(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from src.augment import OPS  # the strength table imports this module
+        from src.augment.registry import OPS  # lazily: src.augment.resolve imports this module
 
         accepted = [name for name, op in OPS.items() if op.modality == "series"]
         _check_real("strength", strength, 0.0, 1.0)
@@ -543,6 +543,6 @@ class SeriesRandAugment(keras.layers.Layer):
 
 
 def series_ops() -> list[str]:
-    from src.augment import OPS
+    from src.augment.registry import OPS
 
     return [name for name, op in OPS.items() if op.modality == "series"]

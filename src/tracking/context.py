@@ -7,7 +7,9 @@ variable SWEEP_ENV, which child processes inherit and `to_ray_workers` hands to 
 This module alone reads and writes it; everything else gets the context as an argument.
 
 An adaptive sweep (src/adaptive.py) runs its rounds as `python -m src.sweep` processes that
-join its parent run: the `Round` travels to them as ROUND_ENV the same way.
+join its parent run: the `Round` travels to them as ROUND_ENV the same way. A study
+(src/study.py) runs each grid as a `python -m src.sweep` process: its `StudyGrid` travels as
+STUDY_ENV.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 SWEEP_ENV = "AUGSWEEP_SWEEP"
 ROUND_ENV = "AUGSWEEP_ROUND"
+STUDY_ENV = "AUGSWEEP_STUDY"
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,33 @@ def joined_round() -> Round | None:
     if not found:
         return None
     return Round(found["parent_run_id"], found["round"], found.get("swept") or [])
+
+
+@dataclass(frozen=True)
+class StudyGrid:
+    """The grid of a study a sweep runs: the study, the grid's label, and the id of the run of
+    the study command, which tags the grids' parent runs so its report finds them alone."""
+
+    study: str
+    grid: str
+    study_id: str
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of the grid's `python -m src.sweep` process: `base` (this process's
+        by default) and the grid."""
+        return {**(os.environ if base is None else base), STUDY_ENV: json.dumps(asdict(self))}
+
+    def tags(self) -> dict[str, str]:
+        """Tags for the grid's parent run: `<study>/<grid>` and the study command's run."""
+        from src.tracking import tags
+
+        return {tags.STUDY: f"{self.study}/{self.grid}", tags.STUDY_ID: self.study_id}
+
+
+def study_grid() -> StudyGrid | None:
+    """The study grid this process's multirun is; None when it is no study's."""
+    found: dict[str, Any] = json.loads(os.environ.get(STUDY_ENV) or "{}")
+    return StudyGrid(**found) if found else None
 
 
 def varying(overrides: Iterable[str], swept: Iterable[str]) -> list[str]:
