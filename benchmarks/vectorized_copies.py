@@ -2,7 +2,7 @@
 
     python -m benchmarks.vectorized_copies [--copies 5] [--steps 50] [--repeats 3]
 
-The engine (src/engine.py) trains a job's folds as k separate copies of the network in one
+The engine (src/train/engine.py) trains a job's folds as k separate copies of the network in one
 traced program. The alternative is one wider network whose ops carry the copy as a dimension,
 so that each op runs once for all copies. Three ways to write one training step of k copies of
 conf/model/cnn.yaml (Conv2D 32 and 64, 3x3, max-pooling, Dense 128, Dense 10; batch 64 of 8x8

@@ -82,7 +82,7 @@ def check_job(cfg: DictConfig) -> None:
     check_positive("train.learning_rate", cfg.train.learning_rate)
 
 
-# tracking.log_model: which trained fold models a job logs (src/fold_models.py)
+# tracking.log_model: which trained fold models a job logs (src/train/fold_models.py)
 LOG_MODEL = ("none", "best_fold", "all")
 
 

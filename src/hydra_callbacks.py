@@ -1,5 +1,5 @@
 """Hydra callback: one parent MLflow run per multirun, with its grid, counts and summary (the
-Keras callbacks are in src/train.py).
+Keras callbacks are in src/train/callbacks.py).
 
 A round of an adaptive sweep (src/adaptive.py) is a multirun whose jobs join the adaptive
 sweep's parent run instead: that sweep starts and ends its parent around all its rounds.

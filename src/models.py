@@ -176,7 +176,7 @@ class Adam(keras.optimizers.Adam):
     # assigns to the tf.Variables under the Keras variables, past Keras's StatelessScope,
     # because tf.distribute needs that. Without a strategy the base optimizer's assignments
     # through the Keras variables are the same arithmetic and respect the scope, so the training
-    # engine can trace one copy's Adam step as a function of its state (src/engine.py).
+    # engine can trace one copy's Adam step as a function of its state (src/train/engine.py).
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
         if tf.distribute.has_strategy():
             return super().stateless_apply(optimizer_variables, grads, trainable_variables)

@@ -13,13 +13,13 @@ import tensorflow as tf
 from mlflow.tracking import MlflowClient
 from scipy import stats as scipy_stats
 
-from src import audit, engine, report, stats
+from src import report, stats
 from src.augment.preview import mistakes_figure, mosaic_tiles
 from src.cv import split
 from src.data import Dataset
 from src.report import audit as audit_report
 from src.tracking import config_hash
-from src.train import prepare, run
+from src.train import audit, engine, prepare, run
 from tests.test_engine import fold_record
 from tests.test_report import fake_job
 from tests.test_report import sweep_parent as sweep_parent  # a fixture

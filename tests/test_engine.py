@@ -7,9 +7,8 @@ import pytest
 import tensorflow as tf
 from mlflow.tracking import MlflowClient
 
-from src import engine
 from src.cv import split
-from src.train import fold_pipelines, fold_seed, prepare, run
+from src.train import engine, fold_pipelines, fold_seed, prepare, run
 
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from src import engine, tracking
+from src import tracking
 from src.data import load_dataset
 from src.errors import ConfigError
-from src.train import labels, prepare, run
+from src.train import engine, labels, prepare, run
 
 TINY = ("data.subset=100", "train.epochs=1", "aug=heavy")  # heavy: augmentation layers in the model
 

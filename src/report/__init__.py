@@ -6,7 +6,7 @@
   run's per-fold scores;
 - `comparison`: every setting paired fold by fold with its no-augmentation baseline, a verdict
   each (src/stats.py), the strength summary and the across-datasets table;
-- `audit`: whether the label-safety audit (src/audit.py) saw the measured harm coming;
+- `audit`: whether the label-safety audit (src/train/audit.py) saw the measured harm coming;
 - `render`: the tables as CSV, Markdown, LaTeX and HTML, the figures, and report.md;
 - `page`: report.html, the report as one self-contained page.
 

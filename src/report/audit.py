@@ -1,4 +1,4 @@
-"""The report's audit part: did the label-safety audit (`src.audit`) see the measured harm coming?
+"""The report's audit part: did the label-safety audit (`src.train.audit`) see the harm coming?
 
 Per setting of the comparison table, `audit_label_drop` is the mean over its runs of the runs'
 `audit/label_drop` (clean minus augmented accuracy of a reference model trained without

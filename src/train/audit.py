@@ -10,7 +10,7 @@ drawn in the artifact `audit_mistakes.png`. A drop near 0 says the augmentation 
 recognisable to a model that never saw it; a large drop for some classes says it turns them into
 something else, before any ablation result comes in.
 
-The reference is trained for the audit, through the engine (`src.engine`) exactly as the job's
+The reference is trained for the audit, through the engine (`src.train.engine`) exactly as the job's
 own folds are trained (same network, seeds, batches, recipe, and inputs as the model sees them:
 `model.standardize` scales with the fold's training part), but with no augmentation and no
 validation data: it sees the fold's training part only, never its validation part or the test
@@ -33,10 +33,14 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src import engine, tracking
+from src import tracking
 from src.augment.image import mix_batch
 from src.cv import Fold
 from src.data import Dataset
+from src.train import engine
+from src.train.callbacks import FailOnNaN, recipe_callbacks
+from src.train.folds import fold_inputs, fold_seed
+from src.train.scoring import labels as predicted_labels
 
 # the training score a recipe's callback monitors in place of a validation score
 TRAINING_MONITOR = {"val_loss": "loss", "val_accuracy": "accuracy"}
@@ -94,8 +98,6 @@ def _references(
 ) -> tuple[engine.Program, float]:
     """A program whose slot i holds fold i's reference network (trained now, or cached), and
     the seconds spent training."""
-    from src.train import FailOnNaN, fold_inputs, fold_seed, recipe_callbacks  # imports us
-
     ref = reference_job(job)
     ref_spec = engine.Spec.of(ref, data)
     digest = tracking.config_hash(ref)
@@ -178,9 +180,6 @@ class Auditor:
 
     def group(self, folds: list[Fold]) -> list[FoldAudit]:
         """The audit of the folds of one group (after they trained), one `FoldAudit` each."""
-        from src.train import fold_inputs
-        from src.train import labels as predicted_labels
-
         data = self.data
         program, fit_seconds = _references(self.job, data, folds, self.size)
         y = data.y_train
@@ -228,8 +227,6 @@ def audit_group(
     job: DictConfig, data: Dataset, folds: list[Fold], spec: engine.Spec, size: int
 ) -> list[FoldAudit]:
     """The audit of `folds` alone, by an `Auditor` of its own (`spec`: the job's)."""
-    from src.train import fold_seed
-
     return Auditor(job, data, spec, size, fold_seed(job, folds[0])).group(folds)
 
 

@@ -417,7 +417,7 @@ class Cache:
     """The traced program of the last spec, kept for the next job of an in-process sweep.
 
     `clear`: replacing the program also clears Keras's session (the program of the jobs); a
-    second cache (the label-safety audit's reference networks, `src.audit`) only drops its own.
+    second cache (the audit's reference networks, `src.train.audit`) only drops its own.
     """
 
     def __init__(self, clear: bool = True) -> None:

@@ -1,7 +1,7 @@
 """`tracking.log_model`: the trained Keras model of a job's best fold, or of every fold, in MLflow.
 
-The engine trains a job's folds as slots of one program (src/engine.py); after a group of folds
-has trained, each slot's network holds that fold's weights. A logged model is that network
+The engine trains a job's folds as slots of one program (`src.train.engine`); after a group of
+folds has trained, each slot's network holds that fold's weights. A logged model is that network
 without its augmentation layers (they only act in training, and a model for inference should not
 need augsweep's layers to load): the same body and head, built again and given the slot's
 weights, logged with the mlflow.keras flavor (as `mlflow.keras.log_model` logs it) with a
