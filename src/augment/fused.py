@@ -168,7 +168,8 @@ class FusedPhotometric(keras.layers.Layer):
             elif name == "contrast":
                 factor = keras.random.uniform(per_image[:1], 1 - m, 1 + m, seed=seed)  # float32
                 # TensorFlow's fused kernel, (x - channel mean) * factor + channel mean, with one
-                # factor per image: 1.7x the separate mean, subtract, multiply and add
+                # factor per image: faster than the separate mean, subtract, multiply and add
+                # (benchmarks/README.md, image throughput)
                 # (float32: TensorFlow has no float16 CPU kernel for it)
                 x = ops.cast(tf.vectorized_map(
                     lambda a: tf.image.adjust_contrast(a[0], a[1]), (ops.cast(x, "float32"), factor)

@@ -90,7 +90,7 @@ def mistakes_figure(
     n: int = 24,
 ) -> Figure:
     """Augmented samples a model gets wrong, each under its original and titled with its label
-    and what the model read (the label-safety audit's artifact, `src.audit`).
+    and what the model read (the label-safety audit's artifact, `src.train.audit`).
 
     Images are drawn as `preview_figure` draws them (one mosaic: originals over augmented, up
     to 8 per row), the caption under each augmented image; series one panel each.
@@ -128,8 +128,9 @@ def mistakes_figure(
 def _image_grid(originals: np.ndarray, augmented: np.ndarray) -> Figure:
     """Groups of two rows, "original" over "augmented", up to 8 images per row.
 
-    One image of tiles (one axes, one imshow: drawing a figure of 16 axes takes ~0.5 s longer,
-    every job), tiles separated by a grey gap of one pixel per 8; `mosaic_tiles` reads it back.
+    One image of tiles (one axes, one imshow: a figure of 16 axes is far slower to draw, every
+    job; benchmarks/README.md, the job's figures), tiles separated by a grey gap of one pixel
+    per 8; `mosaic_tiles` reads it back.
     """
     k = len(originals)
     cols = min(k, _IMAGES_PER_ROW)
