@@ -33,8 +33,9 @@ def fold_record(run_id: str, folds: int) -> dict[str, object]:
 def parallel_and_serial(make_cfg, *overrides: str, folds: int = 3) -> tuple[dict, dict]:
     records = []
     for parallel in ("true", "false"):
+        # the audit's references are not what these tests compare (tests/test_audit.py)
         cfg = make_cfg(*overrides, f"cv.folds={folds}", f"train.parallel_folds={parallel}",
-                       "sweep.rerun=true")  # fmt: skip
+                       "sweep.rerun=true", "sweep.audit=false")  # fmt: skip
         records.append(fold_record(run(cfg).run_id, folds))
     return records[0], records[1]
 
@@ -185,12 +186,14 @@ def test_each_fold_lowers_its_own_learning_rate(make_cfg):
 def test_a_program_is_reused_by_the_next_job_with_the_same_architecture(make_cfg):
     """An in-process sweep over seeds traces once; each job still starts from its seed's
     weights (the same metrics as a job run in a fresh program)."""
-    first = run(make_cfg("data.subset=300", "seed=1", "cv.folds=3"))
+    first = run(make_cfg("data.subset=300", "seed=1", "cv.folds=3", "sweep.audit=false"))
     program = engine.PROGRAMS.program
-    reused = run(make_cfg("data.subset=300", "seed=2", "cv.folds=3"))
+    reused = run(make_cfg("data.subset=300", "seed=2", "cv.folds=3", "sweep.audit=false"))
     assert engine.PROGRAMS.program is program  # same spec, same program, no new trace
     engine.PROGRAMS.program = None  # a fresh program for the same job
-    fresh = run(make_cfg("data.subset=300", "seed=2", "cv.folds=3", "sweep.rerun=true"))
+    fresh = run(
+        make_cfg("data.subset=300", "seed=2", "cv.folds=3", "sweep.rerun=true", "sweep.audit=false")
+    )
     assert engine.PROGRAMS.program is not program
     assert fold_record(reused.run_id, 3) == fold_record(fresh.run_id, 3)
     assert fold_record(first.run_id, 3) != fold_record(reused.run_id, 3)
