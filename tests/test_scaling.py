@@ -68,6 +68,6 @@ def test_models_without_the_key_see_the_raw_series(make_cfg):
 @pytest.mark.parametrize("standardize", ["true", "false"])
 def test_the_setting_is_a_logged_param(make_cfg, standardize):
     result = run(make_cfg("data=basic_motions", "model=lstm", f"model.standardize={standardize}",
-                          "train.epochs=1"))  # fmt: skip
+                          "train.epochs=1", "sweep.audit=false"))  # fmt: skip
     params = mlflow.get_run(result.run_id).data.params
     assert params["model.standardize"] == standardize.capitalize()
