@@ -10,9 +10,10 @@ import keras
 import tensorflow as tf
 from keras.src.backend.common.stateless_scope import in_stateless_scope
 from keras.src.optimizers.base_optimizer import BaseOptimizer
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, open_dict
 
 from src.errors import ConfigError
+from src.schema import load_choice
 
 MODEL_CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "model"
 # `model=auto` picks the model that fits the data's modality
@@ -30,8 +31,18 @@ def resolve_model_cfg(model_cfg: DictConfig, modality: str) -> DictConfig:
     """The concrete model config: `auto` becomes conf/model/<cnn|lstm>.yaml for this modality."""
     name = model_cfg.name
     if name == "auto":  # the modality's model, with any key the user set on top
-        chosen = OmegaConf.load(MODEL_CONF_DIR / f"{AUTO_MODEL[modality]}.yaml")
-        return OmegaConf.merge(chosen, {k: v for k, v in model_cfg.items() if k != "name"})
+        chosen = load_choice(MODEL_CONF_DIR / f"{AUTO_MODEL[modality]}.yaml")
+        for key, value in model_cfg.items():
+            # model.standardize: any model's, checked against the data in src/train/job.py
+            if key not in ("name", "standardize") and key not in chosen:
+                raise ConfigError(
+                    f"model.{key}={value!r} is not a key of model {chosen.name!r} (what "
+                    f"model=auto picks for {modality} data); accepted: "
+                    + ", ".join(k for k in chosen if k != "name")
+                )
+        with open_dict(chosen):  # a standardize the chosen model's schema does not name
+            chosen.merge_with({k: v for k, v in model_cfg.items() if k != "name"})
+        return chosen
     if name not in BUILDERS:
         raise ConfigError(
             f"unknown model model.name={name!r}; accepted: auto, {', '.join(sorted(BUILDERS))}"

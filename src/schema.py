@@ -18,10 +18,11 @@ words, where src/checks.py's checks reject them with the key, the value and what
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 # ---------------------------------------------------------------------------------------- aug
 
@@ -166,6 +167,74 @@ class TrainConfig:
     reduce_lr: Any = None
 
 
+# -------------------------------------------------------------------------------------- model
+
+
+@dataclass
+class ModelConfig:
+    """A network of src/models.py (`BUILDERS`); `auto` picks the modality's at run time."""
+
+    name: str = MISSING
+
+
+@dataclass
+class CnnModelConfig(ModelConfig):
+    filters: Any = MISSING  # Conv2D filters per block (each block: Conv2D, MaxPooling2D)
+    kernel_size: Any = MISSING
+    dense_units: Any = MISSING
+    dropout: Any = 0.0  # before the head
+
+
+@dataclass
+class LstmModelConfig(ModelConfig):
+    units: Any = MISSING
+    dropout: Any = 0.0
+    # series: standardise each channel with the mean and std of the fold's training part
+    standardize: Any = MISSING
+
+
+@dataclass
+class ConvSeriesModelConfig(ModelConfig):
+    """The 1-D convolutional networks: [Conv1D-BatchNorm-ReLU] blocks, GlobalAveragePooling1D.
+
+    `batchnorm_momentum`: Keras's default (and Fawaz et al.'s) is 0.99, over thousands of epochs.
+    In a short training the weights move fast and 0.99 averages the batch statistics over the
+    last ~100 steps, so inference normalises with stale ones (on a small UCR set the model then
+    predicts one class at evaluation); 0.9 averages over ~10 steps."""
+
+    filters: Any = MISSING
+    batchnorm_momentum: Any = 0.9
+
+
+@dataclass
+class PublishedSeriesModelConfig(ConvSeriesModelConfig):
+    """FCN and ResNet as Fawaz et al. 2019 build them: one kernel size per block."""
+
+    kernel_sizes: Any = MISSING
+
+
+@dataclass
+class Cnn1dModelConfig(ConvSeriesModelConfig):
+    kernel_size: Any = MISSING
+    dropout: Any = 0.0
+
+
+# ----------------------------------------------------------------------------------- tracking
+
+
+@dataclass
+class TrackingConfig:
+    # MLflow store. null = $MLFLOW_TRACKING_URI when set, else the embedded SQLite store
+    # mlruns/mlflow.db (artifacts in mlruns/artifacts), relative to the directory the command
+    # runs in
+    uri: Any = None
+    experiment: Any = "augsweep"
+    # the trained Keras model of each job in MLflow (mlflow.keras, without the augmentation
+    # layers): none, best_fold (the fold with the best validation score, as `model`) or all
+    # (`fold<k>`)
+    log_model: Any = "none"
+
+
 SCHEMAS: dict[str, dict[str, type]] = {
     "aug": {
         "ops": AugConfig,
@@ -184,7 +253,28 @@ SCHEMAS: dict[str, dict[str, type]] = {
     },
     "cv": {"cv": CvConfig},
     "train": {"train": TrainConfig},
+    "model": {
+        "model": ModelConfig,
+        "cnn": CnnModelConfig,
+        "lstm": LstmModelConfig,
+        "published_series": PublishedSeriesModelConfig,
+        "cnn1d": Cnn1dModelConfig,
+    },
+    "tracking": {"tracking": TrackingConfig},
 }
+
+
+def load_choice(path: str | Path) -> DictConfig:
+    """A group's YAML file as Hydra composes it, for code that reads one outside composition
+    (`model=auto` picks conf/model/<cnn|lstm>.yaml at run time): its schema, named in its
+    defaults list, merged with the file's own keys."""
+    loaded = OmegaConf.load(path)
+    defaults = loaded.pop("defaults", [])
+    schemas = [d for d in defaults if isinstance(d, str) and d.startswith("/schema/")]
+    if len(schemas) != 1:
+        raise ValueError(f"{path}: expected one /schema/<group>/<kind>@_here_ in its defaults")
+    _, _, group, kind = schemas[0].split("@")[0].split("/")
+    return OmegaConf.merge(OmegaConf.structured(SCHEMAS[group][kind]), loaded)
 
 
 def register() -> None:

@@ -7,15 +7,15 @@ from collections import Counter
 import keras
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from src.augment import build_augmentation
 from src.data import load_dataset
 from src.models import MODEL_CONF_DIR, Adam, build_model, build_network, resolve_model_cfg
+from src.schema import load_choice
 
 
 def model_cfg(name: str):
-    return OmegaConf.load(MODEL_CONF_DIR / f"{name}.yaml")
+    return load_choice(MODEL_CONF_DIR / f"{name}.yaml")  # the file on its schema
 
 
 def fresh_session(seed: int) -> None:

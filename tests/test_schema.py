@@ -20,7 +20,8 @@ from src.checks import (
     refuse,
 )
 from src.errors import ConfigError
-from src.schema import SCHEMAS
+from src.models import resolve_model_cfg
+from src.schema import SCHEMAS, load_choice
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 AUG_FILES = sorted(p.stem for p in (CONF / "aug").glob("*.yaml"))
@@ -92,6 +93,41 @@ def test_every_train_recipe_extends_the_schema(make_cfg, recipe, expected):
     train = OmegaConf.to_container(cfg.train)
     assert train["name"] == recipe
     assert {key: train[key] for key in expected} == expected
+
+
+MODEL_FILES = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", MODEL_FILES)
+def test_every_model_file_reads_the_same_in_and_out_of_composition(make_cfg, name):
+    """`model=auto` reads conf/model/<cnn|lstm>.yaml at run time (load_choice): it must get
+    what Hydra composes for `model=<name>`, schema defaults included."""
+    data = [] if name in ("auto", "cnn") else ["data=gunpoint"]
+    composed = make_cfg(f"model={name}", *data).model
+    assert load_choice(CONF / "model" / f"{name}.yaml") == composed
+    if name in ("fcn", "resnet", "cnn1d"):  # written once, in the schema, with its reason
+        assert composed.batchnorm_momentum == 0.9
+    if name in ("cnn", "lstm", "cnn1d"):
+        assert composed.dropout == 0.0
+
+
+def test_model_auto_takes_the_users_keys_and_refuses_unknown_ones(make_cfg):
+    lstm = resolve_model_cfg(make_cfg("data=gunpoint", "+model.units=64").model, "series")
+    assert (lstm.name, lstm.units, lstm.standardize, lstm.dropout) == ("lstm", 64, True, 0.0)
+    with pytest.raises(ConfigError) as err:
+        resolve_model_cfg(make_cfg("data=gunpoint", "+model.unit=64").model, "series")
+    assert str(err.value) == (
+        "model.unit=64 is not a key of model 'lstm' (what model=auto picks for series data); "
+        "accepted: units, dropout, standardize"
+    )
+
+
+def test_both_tracking_choices_share_the_schemas_defaults(make_cfg, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow-host:5000")
+    embedded, server = make_cfg("tracking=mlflow").tracking, make_cfg("tracking=server").tracking
+    assert (embedded.uri, server.uri) == (None, "http://mlflow-host:5000")
+    for tracking in (embedded, server):
+        assert (tracking.experiment, tracking.log_model) == ("augsweep", "none")
 
 
 def test_schema_rejects_unknown_keys_but_appends(make_cfg):
