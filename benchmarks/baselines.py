@@ -29,17 +29,20 @@ import argparse
 import csv
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.machine import RESULTS, describe, write
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS_DIR = RESULTS / "baselines"
+VARIANTS_DIR = JOBS_DIR / "variants"
 REFERENCE = Path(__file__).resolve().parent / "reference" / "fawaz2019.csv"
 FOLDS = 5
 MODELS = ("fcn", "lstm", "resnet")
@@ -53,6 +56,48 @@ DATASETS = {
 }
 WITHIN_POINTS = 3.0  # FCN and ResNet: at most this far below Fawaz et al.
 BASIC_MOTIONS_MIN = 0.95
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A recipe change tried beside the recipe: `label` names its files, `overrides` are
+    Hydra overrides on top of the job's (e.g. train.early_stopping.start_from_epoch=200)."""
+
+    label: str
+    overrides: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        label, _, rest = text.partition(":")
+        overrides = tuple(o for o in rest.split(",") if o)
+        if (
+            not re.fullmatch(r"[A-Za-z0-9_]+", label)
+            or not overrides
+            or any("=" not in o for o in overrides)
+        ):
+            raise ValueError(
+                f"--variant {text!r}: expected LABEL:KEY=VALUE[,KEY=VALUE...] with LABEL made "
+                "of letters, digits and _"
+            )
+        return cls(label, overrides)
+
+
+def variant_rows() -> list[str]:
+    """The variants run so far, each beside the recipe's job of the same seed."""
+    rows = []
+    for path in sorted(VARIANTS_DIR.glob("*.json")) if VARIANTS_DIR.exists() else []:
+        job = json.loads(path.read_text())
+        recipe = job_path(job["model"], job["dataset"], job["seed"])
+        base = json.loads(recipe.read_text()) if recipe.exists() else None
+        acc = job["test_accuracy"]
+        base_text = f"{statistics.fmean(base['test_accuracy']):.3f}" if base else "not run"
+        extra = " ".join(job["variant_overrides"])
+        rows.append(
+            f"| {job['dataset']} | {job['model']} | {job['seed']} | `{extra}` | "
+            f"{statistics.fmean(acc):.3f} ± {statistics.stdev(acc):.3f} | {base_text} | "
+            f"{statistics.median(job['epochs_trained']):.0f} | {job['job_s']:.0f} |"
+        )
+    return rows
 
 
 def job_name(model: str, dataset: str, seed: int) -> str:
@@ -110,20 +155,31 @@ def run_job(model: str, dataset: str, seed: int, store: str, extra: tuple[str, .
     }
 
 
-def child(model: str, dataset: str, seed: int) -> None:
+def child(model: str, dataset: str, seed: int, extra: list[str]) -> None:
     with tempfile.TemporaryDirectory() as store:
-        print(json.dumps(run_job(model, dataset, seed, store)))
+        print(json.dumps(run_job(model, dataset, seed, store, tuple(extra))))
 
 
-def measure(model: str, dataset: str, seed: int) -> Path:
+def job_path(model: str, dataset: str, seed: int, variant: Variant | None = None) -> Path:
+    """A job's file: results/baselines/<job>.json, or variants/<job>-<label>.json."""
+    if variant is None:
+        return JOBS_DIR / f"{job_name(model, dataset, seed)}.json"
+    return VARIANTS_DIR / f"{job_name(model, dataset, seed)}-{variant.label}.json"
+
+
+def measure(model: str, dataset: str, seed: int, variant: Variant | None = None) -> Path:
     """Run one job in a fresh process; its figures written to its file, with the machine."""
-    command = [sys.executable, "-m", "benchmarks.baselines", "--child", model, dataset, str(seed)]
+    extra = list(variant.overrides) if variant else []
+    command = [sys.executable, "-m", "benchmarks.baselines", "--child", model, dataset, str(seed),
+               *extra]  # fmt: skip
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{job_name(model, dataset, seed)} failed:\n{out.stderr[-3000:]}")
     figures = json.loads(out.stdout.strip().splitlines()[-1])
-    JOBS_DIR.mkdir(parents=True, exist_ok=True)
-    path = JOBS_DIR / f"{job_name(model, dataset, seed)}.json"
+    path = job_path(model, dataset, seed, variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if variant is not None:
+        figures |= {"variant": variant.label, "variant_overrides": list(variant.overrides)}
     path.write_text(json.dumps({"machine": describe(), **figures}, indent=2) + "\n")
     return path
 
@@ -216,6 +272,18 @@ def table(seeds: list[int]) -> Path:
         "majority-class share). Seconds per job: one job of 5 folds trained together, on the "
         "machine below (each job's own machine is in its file under results/baselines/).\n"
     )
+    variants = variant_rows()
+    if variants:
+        markdown += (
+            "\n## Variants of a recipe\n\n"
+            "`python -m benchmarks.baselines --seeds S --only MODEL/DATASET --variant "
+            "LABEL:KEY=VALUE,...`: the same job with the overrides on top, beside the recipe's "
+            "job of the same seed (results/baselines/variants/).\n\n"
+            "| dataset | model | seed | overrides | test accuracy | the recipe's, same seed | "
+            "epochs trained (median) | s per job |\n|---|---|---|---|---|---|---|---|\n"
+            + "\n".join(variants)
+            + "\n"
+        )
     return write("baselines", {"seeds": seeds, "summary": summary}, markdown)
 
 
@@ -225,11 +293,18 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated MODEL or MODEL/DATASET")
     parser.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs")
     parser.add_argument("--table", action="store_true", help="only rebuild the table")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default=None,
+                        help="LABEL:KEY=VALUE,...: run the jobs with these overrides on top, "
+                             "into results/baselines/variants/")  # fmt: skip
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]))
+        child(args.child[0], args.child[1], int(args.child[2]), args.child[3:])
         return
+    try:
+        variant = Variant.parse(args.variant) if args.variant else None
+    except ValueError as err:
+        parser.error(str(err))
     seeds = [int(s) for s in args.seeds.split(",")]
     only = [o for o in args.only.split(",") if o]
     bad = [o for o in only if o.split("/")[0] not in MODELS
@@ -238,10 +313,10 @@ def main() -> None:
         parser.error(f"--only {bad[0]!r}: expected MODEL or MODEL/DATASET with MODEL in "
                      f"{list(MODELS)} and DATASET in {list(DATASETS)}")  # fmt: skip
     if not args.table:
-        todo = [j for j in planned(seeds, only) if not (JOBS_DIR / f"{job_name(*j)}.json").exists()]
+        todo = [j for j in planned(seeds, only) if not job_path(*j, variant).exists()]
         for done, job in enumerate(todo[: args.max_jobs]):
             print(f"[{done + 1}/{len(todo)}] {job_name(*job)} ...", flush=True)
-            path = measure(*job)
+            path = measure(*job, variant)
             figures = json.loads(path.read_text())
             print(f"  test accuracy {statistics.fmean(figures['test_accuracy']):.3f} in "
                   f"{figures['job_s']:.0f} s -> {path.relative_to(ROOT)}", flush=True)  # fmt: skip

@@ -29,6 +29,8 @@ def describe() -> dict[str, Any]:
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
+        # other work on the machine when the results were written (timings move with it)
+        "load_average_1min": round(os.getloadavg()[0], 2),
         **{
             p: version(p)
             for p in ("tensorflow-cpu", "keras", "mlflow", "hydra-core")

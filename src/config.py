@@ -8,6 +8,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from src.checks import check_bool, check_choice, check_int, check_positive, is_int
 from src.errors import ConfigError
 from src.progress import check_mode
 
@@ -51,27 +52,16 @@ def check_cli(args: Sequence[str]) -> list[tuple[str, str]]:
     return checked
 
 
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def check_job(cfg: DictConfig) -> None:
     """Config values that no other module owns."""
     for key in ("train.epochs", "train.batch_size"):
-        value = cfg.train[key.split(".")[1]]
-        if not _positive_int(value):
-            raise ConfigError(f"{key}={value!r} is not allowed; accepted: an integer >= 1")
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
-        raise ConfigError(f"seed={cfg.seed!r} is not allowed; accepted: an integer >= 0")
+        check_int(key, OmegaConf.select(cfg, key), 1)
+    check_int("seed", cfg.seed, 0)
     for key in ("sweep.rerun", "sweep.audit", "train.deterministic", "train.mixed_precision",
                 "train.jit_compile"):  # fmt: skip
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} is not allowed; accepted: true, false")
+        check_bool(key, OmegaConf.select(cfg, key))
     for key in ("sweep.heartbeat_s", "sweep.dead_after_s"):
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-            raise ConfigError(f"{key}={value!r} is not allowed; accepted: seconds > 0")
+        check_positive(key, OmegaConf.select(cfg, key), "seconds > 0")
     if cfg.sweep.dead_after_s <= 2 * cfg.sweep.heartbeat_s:
         raise ConfigError(
             f"sweep.dead_after_s={cfg.sweep.dead_after_s} is not allowed with "
@@ -79,21 +69,17 @@ def check_job(cfg: DictConfig) -> None:
         )
     check_mode(cfg.sweep.get("progress", "auto"))
     check_log_model(cfg.tracking.get("log_model", "none"))
-    folds = cfg.train.get("parallel_folds", "auto")
-    if not (folds in ("auto", True, False) or _positive_int(folds)):
+    folds = cfg.train.parallel_folds
+    if not (folds in ("auto", True, False) or (is_int(folds) and folds >= 1)):
         raise ConfigError(
             f"train.parallel_folds={folds!r} is not allowed; accepted: auto, true, false, or an "
             "integer >= 1 (folds trained together)"
         )
     for key, callback in (("early_stopping", "EarlyStopping"), ("reduce_lr", "ReduceLROnPlateau")):
         check_callback(cfg.train, key, callback)
-    clip = cfg.train.get("clipnorm")
-    if clip is not None and (not isinstance(clip, int | float) or isinstance(clip, bool)
-                             or not clip > 0):  # fmt: skip
-        raise ConfigError(f"train.clipnorm={clip!r} is not allowed; accepted: null or a number > 0")
-    lr = cfg.train.learning_rate
-    if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
-        raise ConfigError(f"train.learning_rate={lr!r} is not allowed; accepted: a number > 0")
+    if cfg.train.clipnorm is not None:
+        check_positive("train.clipnorm", cfg.train.clipnorm, "null or a number > 0")
+    check_positive("train.learning_rate", cfg.train.learning_rate)
 
 
 # tracking.log_model: which trained fold models a job logs (src/fold_models.py)
@@ -102,11 +88,7 @@ LOG_MODEL = ("none", "best_fold", "all")
 
 def check_log_model(value: object) -> str:
     """`tracking.log_model`: none, best_fold or all."""
-    if not isinstance(value, str) or value not in LOG_MODEL:
-        raise ConfigError(
-            f"tracking.log_model={value!r} is not allowed; accepted: {', '.join(LOG_MODEL)}"
-        )
-    return value
+    return check_choice("tracking.log_model", value, LOG_MODEL)
 
 
 def check_callback(train_cfg: DictConfig, key: str, name: str) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.model_selection import RepeatedStratifiedKFold
 
+from src.checks import check_int
 from src.errors import ConfigError
 
 
@@ -22,11 +23,8 @@ class Fold:
 
 def check_cv(cv_cfg: DictConfig, y: np.ndarray, classes: tuple[str, ...]) -> None:
     """Fail before training when the folds cannot be stratified."""
-    folds, repeats = cv_cfg.folds, cv_cfg.repeats
-    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
-        raise ConfigError(f"cv.folds={folds!r} is not allowed; accepted: an integer >= 2")
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ConfigError(f"cv.repeats={repeats!r} is not allowed; accepted: an integer >= 1")
+    folds = check_int("cv.folds", cv_cfg.folds, 2)
+    check_int("cv.repeats", cv_cfg.repeats, 1)
     counts = np.bincount(y, minlength=len(classes))
     smallest = int(counts.argmin())
     if counts[smallest] < folds:

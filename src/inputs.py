@@ -22,11 +22,11 @@ from typing import Any
 import mlflow
 import numpy as np
 from mlflow.data.dataset_source import DatasetSource
-from mlflow.exceptions import MlflowException
 from mlflow.data.dataset_source_registry import (
     get_dataset_source_from_json,
     register_dataset_source,
 )
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
 from src.data import Dataset

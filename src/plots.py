@@ -21,7 +21,8 @@ from src import stats  # noqa: E402
 
 def learning_curves(histories: list[dict[str, list[float]]], title: str) -> Figure:
     """Loss and accuracy per epoch: each fold thin, the mean over folds thick."""
-    # fixed margins: matplotlib's constrained layout costs ~0.2 s a figure, a figure every job
+    # fixed margins: matplotlib's constrained layout is slower, and a figure is drawn every job
+    # (benchmarks/README.md, a job's figures)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.22)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):

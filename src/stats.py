@@ -141,9 +141,9 @@ def holm(p_values) -> np.ndarray:
 
     The i-th smallest of m p-values times (m - i), made non-decreasing, at most 1; the family
     is rejected where the adjusted value is below alpha. Written out rather than statsmodels'
-    multipletests, which calls gc.collect() on every Holm call: 0.2 s a call with a 10,000-run
-    report in memory, 2 s of the report's 7 (tests/test_report.py checks this against
-    statsmodels). A 2-D array is one family per row (the simulations).
+    multipletests, which calls gc.collect() on every Holm call: slow with a large report's runs
+    in memory (benchmarks/README.md, the report over 10,000 runs; tests/test_report.py checks
+    this against statsmodels). A 2-D array is one family per row (the simulations).
     """
     p = np.asarray(p_values, dtype=float)
     order = np.argsort(np.where(np.isnan(p), np.inf, p), axis=-1, kind="stable")

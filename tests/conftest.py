@@ -1,4 +1,5 @@
-"""Shared fixtures: the real config, composed and shrunk, and a temporary real MLflow store."""
+"""Shared fixtures: the real config, composed and shrunk, a temporary real MLflow store, and real
+data (digits, photos, GunPoint, JapaneseVowels) that test files share instead of each loading it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from aeon.datasets import load_classification
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
-from sklearn.datasets import load_sample_images
+from PIL import Image
+from sklearn.datasets import load_digits, load_sample_images
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
@@ -59,6 +61,32 @@ def vowels() -> np.ndarray:
     """JapaneseVowels' 270 training series, 12 channels, zero-padded at the end to length 26."""
     x, _ = load_classification("JapaneseVowels", split="train")
     return keras.utils.pad_sequences([s.T for s in x], padding="post", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def digits() -> np.ndarray:
+    """scikit-learn's first 500 digits images, (500, 8, 8, 1) float32 in [0, 1] (the data
+    module's scaling: / 16)."""
+    return (load_digits().images[:500].reshape(-1, 8, 8, 1) / 16.0).astype("float32")
+
+
+@pytest.fixture(scope="session")
+def digit_labels() -> np.ndarray:
+    """The labels of `digits`, 0-9."""
+    return load_digits().target[:500]
+
+
+@pytest.fixture
+def digit_folder(tmp_path):
+    """Real PNG files of three digit classes (6 each, resized to 24x24), one folder per class."""
+    digits = load_digits()
+    root = tmp_path / "digits"
+    for label in (3, 5, 8):
+        (root / f"class_{label}").mkdir(parents=True)
+        for i in np.flatnonzero(digits.target == label)[:6]:
+            image = Image.fromarray((digits.images[i] * 255 / 16).astype("uint8"))
+            image.resize((24, 24)).save(root / f"class_{label}" / f"{i}.png")
+    return root
 
 
 @pytest.fixture(scope="session")

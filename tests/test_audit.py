@@ -13,10 +13,11 @@ import tensorflow as tf
 from mlflow.tracking import MlflowClient
 from scipy import stats as scipy_stats
 
-from src import audit, audit_report, engine, report, stats
+from src import audit, engine, report, stats
 from src.augment.preview import mistakes_figure, mosaic_tiles
 from src.cv import split
 from src.data import Dataset
+from src.report import audit as audit_report
 from src.tracking import config_hash
 from src.train import prepare, run
 from tests.test_engine import fold_record
@@ -140,10 +141,10 @@ def test_mixed_labels_are_scored_against_their_dominant_class():
     assert audit._targets(np.array([3, 1])).tolist() == [3, 1]
 
 
-def test_the_mistakes_figure_shows_originals_over_augmented_with_label_and_reading(gunpoint):
-    from sklearn.datasets import load_digits
-
-    x = (load_digits().images[:3].reshape(-1, 8, 8, 1) / 16.0).astype("float32")
+def test_the_mistakes_figure_shows_originals_over_augmented_with_label_and_reading(
+    digits, gunpoint
+):
+    x = digits[:3]
     flipped = x[:, ::-1]
     fig = mistakes_figure(x, flipped, np.array([0, 1, 2]), np.array([8, 7, 5]),
                           tuple("0123456789"), "image", "digits")  # fmt: skip

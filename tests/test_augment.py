@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from sklearn.datasets import load_digits
 
 from src.augment import (
     MODALITIES,
@@ -45,13 +44,6 @@ def aug_cfg(strength=0.25, image=(), series=(), fill_mode="constant", name="test
 def single_op(name: str, strength: float, **kwargs):
     """A config that applies only `name` at `strength`."""
     return aug_cfg(strength, **{OPS[name].modality: [name]}, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    """500 digits images, (500, 8, 8, 1) float32 in [0, 1]."""
-    images = load_digits().images[:500]
-    return (images.reshape(-1, 8, 8, 1) / 16.0).astype("float32")
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +85,8 @@ def test_resolve_ops_scales_magnitudes_with_strength():
 
 
 @pytest.mark.parametrize("path", sorted(CONF_AUG.glob("*.yaml")), ids=lambda p: p.stem)
-def test_shipped_aug_configs_resolve(path):
-    cfg = OmegaConf.load(path)
+def test_shipped_aug_configs_resolve(make_cfg, path):
+    cfg = make_cfg(f"aug={path.stem}").aug  # composed: the file on its schema (src/schema.py)
     if OmegaConf.is_missing(cfg, "ops") or "target" in cfg.keys():  # the user must fill in
         with pytest.raises(ConfigError, match=r"aug.(ops|target) is not set"):
             resolve_ops(cfg, "image")

@@ -19,8 +19,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -288,7 +288,6 @@ def test_jobs_that_start_together_all_record_the_same_new_dataset(mlflow_server)
     (what the jobs of a parallel sweep do as they start): every run gets it as its input.
     MLflow's own `log_inputs` loses some of these races (a unique-key violation)."""
     import multiprocessing
-
     from concurrent.futures import ProcessPoolExecutor
 
     client = MlflowClient(tracking_uri=mlflow_server)

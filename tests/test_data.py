@@ -70,19 +70,6 @@ def raises(cfg, match: str) -> ConfigError:
     return err.value
 
 
-@pytest.fixture
-def digit_folder(tmp_path):
-    """Real PNG files of three digit classes (6 each, resized to 24x24), one folder per class."""
-    digits = load_digits()
-    root = tmp_path / "digits"
-    for label in (3, 5, 8):
-        (root / f"class_{label}").mkdir(parents=True)
-        for i in np.flatnonzero(digits.target == label)[:6]:
-            image = Image.fromarray((digits.images[i] * 255 / 16).astype("uint8"))
-            image.resize((24, 24)).save(root / f"class_{label}" / f"{i}.png")
-    return root
-
-
 def gunpoint_arrays():
     x, y = load_classification("GunPoint", split="train")
     return x[:, 0, :].astype(np.float32), y
@@ -705,16 +692,9 @@ def test_bad_data_values(cfg, message):
     raises(cfg, message)
 
 
-def test_every_dataset_is_listed():
-    assert DATASETS == tuple(sorted(DATASETS))
-    assert set(DATASETS) == {
-        "arrow_head",
-        "basic_motions",
-        "digits",
-        "gunpoint",
-        "image_folder",
-        "italy_power_demand",
-        "japanese_vowels",
-        "lfw_faces",
-        "series_file",
-    }
+def test_every_data_config_names_a_dataset_the_loader_knows_and_no_other():
+    configs = {OmegaConf.load(path).name for path in (ROOT / "conf" / "data").glob("*.yaml")}
+    assert set(DATASETS) == configs
+    with pytest.raises(ConfigError) as raised:
+        load_dataset(digits_cfg(name="no_such_set"))
+    assert f"accepted: {', '.join(sorted(configs))}" in str(raised.value)  # each, in order

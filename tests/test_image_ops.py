@@ -10,7 +10,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from sklearn.datasets import load_digits
 
 from src.augment.image import IMAGE_OPS, MIXING, ImageNoise, mix_batch
 
@@ -20,18 +19,6 @@ TOP = {
     "vertical_flip": 0.5, "translation": 0.3, "shear": 0.3, "brightness": 0.5,
     "noise": 0.2, "erasing": 0.3, "blur": 1.0, "mixup": 0.4, "cutmix": 1.0,
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    """256 digits images, (256, 8, 8, 1) float32 in [0, 1]."""
-    images = load_digits().images[:256]
-    return (images.reshape(-1, 8, 8, 1) / 16.0).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def digit_labels() -> np.ndarray:
-    return load_digits().target[:256]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +88,7 @@ def test_op_same_seed_same_output_different_seed_different_output(name, digits):
 @pytest.mark.parametrize("data", ["digits", "photos"])
 @pytest.mark.parametrize("name", PER_SAMPLE)
 def test_change_grows_with_magnitude(name, data, images):
-    x = images[data]  # 256 digits, 32 photos
+    x = images[data]  # 500 digits, 32 photos
     changes = [mean_change(build(name, strength=s), x) for s in (0.25, 0.5, 1.0)]
     assert 0 < changes[0] < changes[1] < changes[2], changes
 

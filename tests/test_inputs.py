@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from src import inputs, tracking
 from src.data import load_dataset
 from tests.test_bad_input import write_gunpoint_npz
-from tests.test_data import digit_folder, digits_cfg, folder_cfg, series_cfg, ucr  # noqa: F401
+from tests.test_data import digits_cfg, folder_cfg, series_cfg, ucr
 
 
 def job_cfg(data_cfg, folds: int = 3, seed: int = 0):
@@ -105,7 +105,7 @@ def test_a_series_file_is_named_by_its_file_and_points_at_it(tmp_path):
     assert dataset.source_type == "local" and json.loads(dataset.source) == {"uri": str(path)}
 
 
-def test_image_files_read_batch_by_batch_are_digested_by_their_bytes(digit_folder):  # noqa: F811
+def test_image_files_read_batch_by_batch_are_digested_by_their_bytes(digit_folder):
     streamed = by_context(logged(folder_cfg(digit_folder, cache="none")))
     dataset = streamed["training"].dataset
     assert dataset.name == "image_folder:digits"

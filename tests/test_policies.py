@@ -8,8 +8,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
-from omegaconf import OmegaConf
-from sklearn.datasets import load_digits
 
 from src.augment import OPS, aug_label, build_augmentation, policy_ops, resolve_ops
 from src.augment.policies import (
@@ -28,10 +26,12 @@ STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SERIES_OPS = [name for name, op in OPS.items() if op.modality == "series"]
 
 
-@pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    """256 digits, (256, 8, 8, 1) float32 in [0, 1] (the data module's scaling: / 16)."""
-    return (load_digits().images[:256].reshape(-1, 8, 8, 1) / 16.0).astype("float32")
+@pytest.fixture
+def digits(digits) -> np.ndarray:
+    """The first 256 of conftest's digits: on these, each op changes every image it is drawn for
+    (test_each_image_gets_exactly_n_ops_measured_on_digits); some later digit is left as it was
+    by one op at strength 0.5."""
+    return digits[:256]
 
 
 def out(layer, x, training=True) -> np.ndarray:
@@ -370,9 +370,9 @@ def test_exclude_removes_ops_from_the_draws_and_from_an_op_list(make_cfg, digits
     assert [n for n, _ in resolve_ops(heavy.aug, "image")] == ["rotation", "zoom", "contrast"]
 
 
-def test_shipped_policy_yamls_say_their_placement_and_command():
+def test_shipped_policy_yamls_say_their_placement_and_command(make_cfg):
     for name in ("randaugment", "trivialaugment", "augmix"):
-        cfg = OmegaConf.load(CONF / "aug" / f"{name}.yaml")
+        cfg = make_cfg(f"aug={name}").aug  # placement: the schema's default, model
         text = (CONF / "aug" / f"{name}.yaml").read_text()
         assert cfg.policy == name and cfg.placement == "model"
         assert f"python -m src.sweep -m aug=none,{name} aug.strength=" in text

@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from aeon.datasets import load_classification
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from sklearn.datasets import load_sample_images
 
@@ -103,9 +102,8 @@ def test_brightness_contrast_preset_matches_the_tf_image_recipe(make_cfg, photos
     )
 
 
-def test_gaussian_noise_preset_adds_sigma_0_1_to_series(make_cfg):
-    x, _ = load_classification("GunPoint", split="train")
-    x = np.transpose(x, (0, 2, 1)).astype("float32")
+def test_gaussian_noise_preset_adds_sigma_0_1_to_series(make_cfg, gunpoint):
+    x = gunpoint
     aug = build_augmentation(make_cfg("data=gunpoint", "aug=gaussian_noise").aug, "series", 0)
     noise = keras.ops.convert_to_numpy(aug(x, training=True)) - x
     assert float(noise.std()) == pytest.approx(0.1, rel=0.05)

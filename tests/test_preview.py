@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from matplotlib.image import AxesImage
-from sklearn.datasets import load_digits, load_sample_images
+from sklearn.datasets import load_sample_images
 
 from src.augment.image import IMAGE_OPS
 from src.augment.layers import Jitter
@@ -25,10 +25,10 @@ def close_figures() -> Iterator[None]:
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    """20 digits images, (20, 8, 8, 1) float32 in [0, 1]."""
-    return (load_digits().images[:20].reshape(-1, 8, 8, 1) / 16.0).astype("float32")
+@pytest.fixture
+def digits(digits) -> np.ndarray:
+    """20 of conftest's digits: fewer than some previews ask for, (20, 8, 8, 1)."""
+    return digits[:20]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from PIL import Image
 
-from src import callbacks, description, report, report_html, stats, tracking
+from src import callbacks, description, report, stats, tracking
+from src.report import page as report_html
 
 FOLDS = 5
 

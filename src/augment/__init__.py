@@ -20,7 +20,6 @@ import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
 import keras
@@ -53,6 +52,7 @@ from src.augment.series import (
     WindowSlice,
     WindowWarp,
 )
+from src.checks import check_choice, check_int, finite, is_int, is_number, refuse
 from src.errors import ConfigError
 
 __all__ = [
@@ -91,7 +91,7 @@ class Param:
 
     def _number(self, v: Any) -> bool:
         return (
-            isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+            finite(v)
             and self.low <= v <= self.high and (not self.integer or v == int(v))
         )  # fmt: skip
 
@@ -280,8 +280,7 @@ def _names(modality: str | None = None) -> str:
 
 def _strength(aug_cfg: Any) -> float:
     strength = aug_cfg.get("strength")
-    is_number = isinstance(strength, Real) and not isinstance(strength, bool)
-    if not is_number:
+    if not is_number(strength):
         raise ConfigError(
             f"aug.strength={strength!r} is not a number; "
             "accepted: a number from 0 (no augmentation) to 1 (strongest)"
@@ -295,22 +294,14 @@ def _strength(aug_cfg: Any) -> float:
 
 
 def _fill_mode(aug_cfg: Any) -> str:
-    fill_mode = aug_cfg.get("fill_mode", "constant")
-    if fill_mode not in FILL_MODES:
-        raise ConfigError(
-            f"aug.fill_mode={fill_mode!r} is not supported; accepted: {', '.join(FILL_MODES)}"
-        )
-    return fill_mode
+    return check_choice("aug.fill_mode", aug_cfg.get("fill_mode", "constant"), FILL_MODES,
+                        "supported")  # fmt: skip
 
 
 def placement(aug_cfg: Any) -> str:
     """Where the per-sample ops run: `model` (front layers) or `dataset` (tf.data map)."""
-    where = aug_cfg.get("placement", "model")
-    if where not in PLACEMENTS:
-        raise ConfigError(
-            f"aug.placement={where!r} is not supported; accepted: {', '.join(PLACEMENTS)}"
-        )
-    return where
+    return check_choice("aug.placement", aug_cfg.get("placement", "model"), PLACEMENTS,
+                        "supported")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -383,7 +374,7 @@ def _entry(item: Any, key: str, modality: str, strength: float, aug_cfg: Any) ->
     kwargs: dict[str, Any] = {}
     own = item.get("magnitude") if isinstance(item, Mapping) else None
     if own is not None:
-        if not isinstance(own, Real) or isinstance(own, bool) or own < 0:
+        if not is_number(own) or own < 0:
             raise ConfigError(
                 f"{where} op {name!r} has magnitude={own!r}; accepted: a number >= 0 "
                 f"({op.meaning}; {op.max_magnitude:g} at strength 1)"
@@ -562,10 +553,7 @@ def policy_ops(aug_cfg: Any, modality: str) -> list[str]:
 
 
 def _count(aug_cfg: Any, key: str, default: int) -> int:
-    value = aug_cfg.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"aug.{key}={value!r} is not allowed; accepted: an integer >= 1")
-    return value
+    return check_int(f"aug.{key}", aug_cfg.get(key, default), 1)
 
 
 def _policy_entry(aug_cfg: Any, modality: str, strength: float) -> Entry:
@@ -588,8 +576,8 @@ def _policy_entry(aug_cfg: Any, modality: str, strength: float) -> Entry:
     if policy == "augmix":
         options["num_chains"] = _count(aug_cfg, "num_chains", 3)
         alpha = aug_cfg.get("alpha", 1.0)
-        if not isinstance(alpha, Real) or isinstance(alpha, bool) or not 0 < alpha < math.inf:
-            raise ConfigError(f"aug.alpha={alpha!r} is not allowed; accepted: a number > 0")
+        if not (is_number(alpha) and 0 < alpha < math.inf):
+            raise refuse("aug.alpha", alpha, "a number > 0")
         options["alpha"] = float(alpha)
     exclude = _exclude(aug_cfg)
 
@@ -630,7 +618,7 @@ def resolve_ops(aug_cfg: Any, modality: str) -> list[tuple[str, float]]:
 
 
 def _check_seed(seed: Any) -> None:
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not is_int(seed):
         raise ConfigError(f"seed={seed!r} is not an integer; accepted: an integer such as 0")
 
 

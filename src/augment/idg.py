@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from src.augment.layers import BrightnessScale, CenteredShear, ChannelShift, RandomApply
+from src.checks import is_number
 from src.errors import ConfigError
 
 MAPPED = (
@@ -26,7 +27,7 @@ IDG_FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 
 def _number(kwargs: Mapping, key: str, low: float = 0.0, high: float = math.inf) -> float:
     value = kwargs.get(key) or 0
-    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+    if not is_number(value) or not low <= value <= high:
         raise ConfigError(
             f"aug.idg.{key}={value!r} is not supported; accepted: a number in [{low}, {high}]"
         )
@@ -45,7 +46,7 @@ def _shift(kwargs: Mapping, key: str) -> float:
 
 def _zoom(kwargs: Mapping) -> tuple[float, float]:
     value = kwargs.get("zoom_range") or 0
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1:
+    if is_number(value) and 0 <= value < 1:
         return 1 - value, 1 + value
     if isinstance(value, list | tuple) and len(value) == 2 and 0 < value[0] <= value[1]:
         return float(value[0]), float(value[1])

@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from src.augment.layers import RandomApply, _check_real, _check_seed
+from src.checks import is_int
 
 __all__ = [
     "IMAGE_OPS", "MIXING", "ImageNoise", "blur", "brightness", "cutmix", "erasing",
@@ -209,7 +210,7 @@ def mix_batch(layer: keras.layers.Layer, images: Any, labels: Any, n_classes: in
     `(batch, 1)`, the target of a 1-unit sigmoid head with binary cross-entropy. Works eagerly and
     inside `tf.data` maps.
     """
-    if not isinstance(n_classes, int) or isinstance(n_classes, bool) or n_classes < 2:
+    if not is_int(n_classes) or n_classes < 2:
         raise ValueError(
             "Invalid value received for argument `n_classes`. Expected an integer >= 2. "
             f"Received: n_classes={n_classes!r}"

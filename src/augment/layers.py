@@ -9,11 +9,12 @@ Only backend-agnostic `keras.ops` / `keras.random` are used.
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Any
 
 import keras
 from keras import ops
+
+from src.checks import is_int, is_number
 
 # RandomApply draws its per-sample mask from `seed + _MASK_SEED_OFFSET`, so a RandomApply and the
 # layer it wraps may share one seed without their random streams being identical (correlated).
@@ -22,7 +23,7 @@ _MASK_SEED_OFFSET = 1_000_003
 
 def _check_real(name: str, value: Any, low: float, high: float) -> None:
     """Raise ValueError unless `value` is a real number in [low, high] (bools rejected)."""
-    ok = isinstance(value, Real) and not isinstance(value, bool) and low <= value <= high
+    ok = is_number(value) and low <= value <= high
     if not ok or not math.isfinite(value):
         accepted = f"[{low}, {high}]" if math.isfinite(high) else f">= {low}"
         raise ValueError(
@@ -32,7 +33,7 @@ def _check_real(name: str, value: Any, low: float, high: float) -> None:
 
 
 def _check_seed(seed: Any) -> None:
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+    if seed is not None and not is_int(seed):
         raise ValueError(
             f"Invalid value received for argument `seed`. Expected an integer or None. "
             f"Received: seed={seed!r}"

@@ -39,6 +39,7 @@ import tensorflow as tf
 from keras import ops
 
 from src.augment.layers import _check_real, _check_seed
+from src.checks import is_int
 
 __all__ = [
     "IMAGE_POLICY_LAYERS", "IMAGE_POLICY_OPS", "POLICIES", "POLICY_OPS", "SERIES_POLICIES",
@@ -118,7 +119,7 @@ def _check_ops(names: Any, accepted: Sequence[str], policy: str) -> list[str]:
 
 
 def _check_int(name: str, value: Any, low: int, high: float = math.inf) -> int:
-    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    ok = is_int(value) and low <= value <= high
     if not ok:
         raise ValueError(
             f"Invalid value received for argument `{name}`. Expected an integer >= {low}"

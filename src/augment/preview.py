@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from src.checks import is_int  # noqa: E402
+
 __all__ = ["mistakes_figure", "mosaic_tiles", "preview_figure"]
 
 MODALITIES: tuple[str, ...] = ("image", "series")
@@ -49,7 +51,7 @@ def preview_figure(
         raise ValueError(
             f"modality={modality!r} is not supported; accepted: {', '.join(MODALITIES)}"
         )
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if not is_int(n) or n < 1:
         raise ValueError(f"n={n!r} is not supported; accepted: an integer >= 1")
     x = np.asarray(x)
     rank = 4 if modality == "image" else 3

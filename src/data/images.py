@@ -14,7 +14,8 @@ import tensorflow as tf
 from PIL import Image, ImageFile
 from sklearn.datasets import load_digits
 
-from src.data.raw import Raw, holdout, is_int, listing, path_problem, reading
+from src.checks import is_int
+from src.data.raw import Raw, holdout, listing, path_problem, reading
 from src.errors import ConfigError, one_line
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from src.checks import is_int, is_number
 from src.errors import ConfigError, one_line, why
 
 
@@ -81,10 +82,6 @@ def reading(what: str, accepted: str, path: Any = None) -> Iterator[None]:
         ) from None
 
 
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def split_seed(cfg: Mapping) -> int:
     seed = cfg.get("split_seed", 0)
     if not is_int(seed) or not 0 <= seed < 2**32:
@@ -97,7 +94,7 @@ def split_seed(cfg: Mapping) -> int:
 def holdout(x: np.ndarray, y: np.ndarray, cfg: Mapping, source: str):
     """A stratified hold-out test split, or none when test_size is 0."""
     test_size = cfg.get("test_size", 0.2)
-    if not isinstance(test_size, int | float) or isinstance(test_size, bool):
+    if not is_number(test_size):
         test_size = None
     if test_size is None or not 0 <= test_size < 1:
         raise ConfigError(

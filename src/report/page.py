@@ -20,6 +20,7 @@ import pandas as pd
 
 from src import stats
 from src.description import best_settings
+from src.report.render import compute_line, drop_single_context
 
 log = logging.getLogger(__name__)
 
@@ -274,8 +275,6 @@ def previews(report, table: pd.DataFrame, several: bool) -> str:
 def render(report, selection, table: pd.DataFrame, out: Path, tracking_uri: str,
            ui_url: str | None = None) -> Path:  # fmt: skip
     """Write `out/report.html` from the report, the runs' table and the figures in `out`."""
-    from src.report import _drop_single_context, compute_line
-
     base = ui_base(tracking_uri, ui_url)
     runs = selection.runs
     experiments = dict(zip(runs["run_id"], runs["experiment_id"].astype(str), strict=True))
@@ -288,7 +287,7 @@ def render(report, selection, table: pd.DataFrame, out: Path, tracking_uri: str,
         sections.append(f"<p class='note'>{html.escape(compute)}</p>")
     sections += ["<h2>Verdicts</h2>", verdict_summary(report, several)]
     if not report.comparison.empty:
-        shown = _front(_drop_single_context(report.comparison), report.metric)
+        shown = _front(drop_single_context(report.comparison), report.metric)
         links = [_links(base, experiments, _setting_runs(table, row))
                  for _, row in report.comparison.iterrows()]  # fmt: skip
         sections += ["<h2>Against the no-augmentation baseline</h2>",
@@ -299,7 +298,7 @@ def render(report, selection, table: pd.DataFrame, out: Path, tracking_uri: str,
     if not report.strengths.empty:
         sections += [
             "<h2>Strength per augmentation type</h2>",
-            styled(_drop_single_context(report.strengths), "strengths"),
+            styled(drop_single_context(report.strengths), "strengths"),
             "<p class='note'>above_best: each strength above the best and its verdict "
             "against the best; too_strong_from: the lowest of them that hurts.</p>",
         ]
