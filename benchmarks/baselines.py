@@ -224,7 +224,10 @@ def verdict(model: str, dataset: str, mean: float, low: float, majority: float, 
 
 
 def table(seeds: list[int]) -> Path:
-    """results/baselines.{md,json} from the job files there are."""
+    """results/baselines.{md,json} from the job files there are: of `seeds` and of every seed
+    with a finished job (a run of seed 1 alone keeps seed 0's rows)."""
+    found = {int(p.stem.rsplit("-seed", 1)[1]) for p in JOBS_DIR.glob("*-seed*.json")}
+    seeds = sorted(set(seeds) | found)
     ref = reference()
     rows, summary = [], {}
     for model in MODELS:
