@@ -89,14 +89,20 @@ def digit_folder(tmp_path):
     return root
 
 
+def photo_crops(crop: int, size: int, rows: range, cols: range) -> np.ndarray:
+    """Square `crop`-pixel crops of scikit-learn's two sample photos at the given row and column
+    offsets, resized to `size` x `size` RGB, float32 in [0, 1]."""
+    crops = [
+        photo[r : r + crop, c : c + crop]
+        for photo in load_sample_images().images
+        for r in rows
+        for c in cols
+    ]
+    x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (size, size)).numpy()
+    return np.clip(x, 0.0, 1.0)
+
+
 @pytest.fixture(scope="session")
 def photos() -> np.ndarray:
     """32 real 64x64 RGB crops of scikit-learn's two sample photos, float32 in [0, 1]."""
-    crops = [
-        photo[r : r + 256, c : c + 256]
-        for photo in load_sample_images().images
-        for r in range(0, 172, 57)
-        for c in range(0, 385, 128)
-    ]
-    x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (64, 64)).numpy()
-    return np.clip(x, 0.0, 1.0)
+    return photo_crops(256, 64, range(0, 172, 57), range(0, 385, 128))

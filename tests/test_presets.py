@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
-from sklearn.datasets import load_sample_images
 
 from src.augment import OPS, build_augmentation, resolve_ops
 from src.augment.idg import idg_layers
 from src.augment.layers import BrightnessScale, CenteredShear, ChannelShift, TrainingOnly
 from src.config import choices
 from src.errors import ConfigError
+from tests.conftest import photo_crops
 
 # ImageDataGenerator itself warns once per image that it imports scipy's affine_transform from a
 # deprecated namespace; it is the reference these tests compare against, so that one is allowed.
@@ -23,14 +23,7 @@ IDG_WARNING = "ignore:Please import `affine_transform`:DeprecationWarning"
 @pytest.fixture(scope="module")
 def photos() -> np.ndarray:
     """64 real 48x48 RGB crops of scikit-learn's two sample photos, in [0, 1]."""
-    crops = [
-        photo[r : r + 192, c : c + 192]
-        for photo in load_sample_images().images
-        for r in range(0, 224, 32)
-        for c in range(0, 128, 32)
-    ]
-    x = tf.image.resize(np.stack(crops).astype("float32") / 255.0, (48, 48)).numpy()
-    return x[:64]
+    return photo_crops(192, 48, range(0, 224, 32), range(0, 128, 32))[:64]
 
 
 def mean_change(a: np.ndarray, b: np.ndarray) -> float:

@@ -111,11 +111,18 @@ def _value_range(value_range: Any) -> tuple[float, float]:
     return float(value_range[0]), float(value_range[1])
 
 
+def random_flip(mode: str, magnitude: float, seed: int, name: str) -> keras.layers.Layer:
+    """Flip each image (`mode`: Keras's "horizontal" or "vertical") with probability
+    `magnitude` (at most 1): Keras's RandomFlip flips half the images it sees, so it runs on a
+    share of them."""
+    rate = min(1.0, magnitude / _KERAS_FLIP_PROBABILITY)
+    inner = keras.layers.RandomFlip(mode, seed=seed)
+    return RandomApply(inner, rate=rate, seed=seed, name=name)
+
+
 def vertical_flip(magnitude: float, seed: int, fill_mode: str) -> keras.layers.Layer:
     """Flip each image upside down with probability `magnitude` (at most 1)."""
-    rate = min(1.0, magnitude / _KERAS_FLIP_PROBABILITY)
-    inner = keras.layers.RandomFlip("vertical", seed=seed)
-    return RandomApply(inner, rate=rate, seed=seed, name="vertical_flip")
+    return random_flip("vertical", magnitude, seed, "vertical_flip")
 
 
 def translation(magnitude: float, seed: int, fill_mode: str) -> keras.layers.Layer:

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 
 from src.augment import image
-from src.augment.layers import Jitter, RandomApply, Scaling
+from src.augment.layers import Jitter, Scaling
 from src.augment.series import (
     ChannelRotation,
     MagnitudeWarp,
@@ -30,9 +30,6 @@ from src.checks import check_choice, finite
 
 MODALITIES: tuple[str, ...] = ("image", "series")
 FILL_MODES: tuple[str, ...] = ("constant", "reflect", "wrap", "nearest")
-
-# Keras's RandomFlip flips an image with probability 0.5; RandomApply scales that down.
-_KERAS_FLIP_PROBABILITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -122,9 +119,7 @@ class Op:
 
 
 def _flip(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
-    rate = min(1.0, magnitude / _KERAS_FLIP_PROBABILITY)
-    inner = keras.layers.RandomFlip("horizontal", seed=seed)
-    return RandomApply(inner, rate=rate, seed=seed, name="flip")
+    return image.random_flip("horizontal", magnitude, seed, "flip")
 
 
 def _rotation(magnitude: float, seed: int, aug_cfg: Any) -> keras.layers.Layer:
