@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -29,6 +30,20 @@ def running_job(client: MlflowClient, aug: str, experiment_name: str = "augsweep
     if running and client.get_metric_history(running[0].info.run_id, "fold0/loss"):
         return running[0]
     return None
+
+
+def waits_on(process: subprocess.Popen, lock: Path, timeout_s: float = 120) -> bool:
+    """True once `process` has `lock` open while still running (it is waiting for the lock);
+    False when it ends first, or after `timeout_s`."""
+    lock = str(lock.resolve())
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):  # a descriptor closed while listed
+            fds = list(Path(f"/proc/{process.pid}/fd").iterdir())
+            if any(os.path.realpath(fd) == lock for fd in fds):
+                return process.poll() is None
+        time.sleep(0.05)
+    return False
 
 
 @pytest.mark.slow
@@ -147,7 +162,9 @@ def test_a_sweep_deciding_about_a_config_waits_for_the_run_that_claims_it(tmp_pa
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert other.stdout.readline() == "deciding\n", other.stderr.read()[-3000:]
-        time.sleep(2)  # without the lock, the other sweep would decide now, finding nothing
+        # the other sweep has opened the claim lock this process holds, and waits on it: without
+        # the lock it would decide now, finding nothing
+        assert waits_on(other, resume.lock_file("claim")), other.stderr.read()[-3000:]
         with tracking.job_run(experiment_id, "claimant", {"config_hash": "0123abcd"}, 30):
             answer, errors = other.communicate(timeout=120)
     finally:
