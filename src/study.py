@@ -143,4 +143,5 @@ def run_study(name: str, cfg: DictConfig, args: list[str]) -> int:
     report_args = ["--experiment", cfg.tracking.experiment, "--out", str(out)]
     report_args += ["--tracking-uri", uri, "--sweep", *(p.info.run_id for p in parents)]
     report_args += ["--metric", study.get("report", {}).get("metric") or "val_accuracy"]
+    report_args += ["--margin", f"{cfg.sweep.adaptive.margin:g}"]  # the rounds' margin
     return max([*codes, report.main(report_args)])

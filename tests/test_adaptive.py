@@ -355,6 +355,35 @@ def test_rounds_ask_for_seeds_until_decided_and_resume_from_the_store(monkeypatc
     assert parents()[-1].data.metrics["jobs_skipped"] == 7
 
 
+def test_the_report_replays_the_margin_the_rounds_decided_at(monkeypatch):
+    """At a margin of 0.2 the neutral noise is equivalent at once; the report of the sweep
+    decides at the sweep's margin unless --margin says otherwise."""
+    args = [*ARGS[:-1], "sweep.adaptive.margin=0.2", ARGS[-1]]
+    monkeypatch.setattr(adaptive, "_launch", FakeJobs())
+    assert adaptive.run_adaptive(adaptive.adaptive_of(args), args) == 0
+    assert job_runs() == Counter({("none", 0): 1, ("flip", 0): 1, ("noise", 0): 1})
+    (parent,) = parents()
+    assert parent.data.tags["augsweep.adaptive.margin"] == "0.2"
+    assert report.main(["--sweep", parent.info.run_id, "--out", "report"]) == 0
+    table = pd.read_csv("report/comparison.csv").set_index("aug")
+    assert table.loc["noise", ["verdict", "margin"]].tolist() == ["equivalent", 0.2]
+    assert report.main(["--sweep", parent.info.run_id, "--out", "narrow", "--margin", "0.01"]) == 0
+    table = pd.read_csv("narrow/comparison.csv").set_index("aug")
+    assert table.loc["noise", ["verdict", "margin"]].tolist() == ["undecided", 0.01]
+
+
+def test_a_report_over_sweeps_of_two_margins_asks_for_one(monkeypatch, capsys):
+    for margin in ("0.2", "0.05"):
+        args = [*ARGS[:-1], f"sweep.adaptive.margin={margin}", f"hydra.sweep.dir=out{margin}"]
+        monkeypatch.setattr(adaptive, "_launch", FakeJobs())
+        assert adaptive.run_adaptive(adaptive.adaptive_of(args), args) == 0
+    ids = [p.info.run_id for p in parents()]
+    capsys.readouterr()
+    assert report.main(["--sweep", *ids, "--out", "both"]) == 2
+    assert "decided their rounds at margins 0.05, 0.2; pass --margin" in capsys.readouterr().err
+    assert report.main(["--sweep", *ids, "--out", "both", "--margin", "0.05"]) == 0
+
+
 def test_an_interrupted_adaptive_sweep_resumes_where_it_stopped(monkeypatch, capsys):
     monkeypatch.setattr(adaptive, "_launch", FakeJobs(stop_in_round=2))
     assert adaptive.run_adaptive(adaptive.adaptive_of(ARGS), ARGS) == 130

@@ -25,7 +25,7 @@ from src.description import describe_report
 from src.report import page
 from src.report.comparison import METRICS, compare
 from src.report.render import export, summary_markdown
-from src.report.selection import ADAPTIVE_TAG, ReportError, select, tidy
+from src.report.selection import ADAPTIVE_TAG, MARGIN_TAG, ReportError, select, tidy
 from src.tracking import tracking_uri
 
 
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--margin",
         type=float,
-        default=stats.MARGIN,
-        help=f"equivalence margin in units of the metric (default: {stats.MARGIN:g})",
+        help="equivalence margin in units of the metric (default: an adaptive sweep's, its tag "
+        f"{MARGIN_TAG}, else {stats.MARGIN:g})",
     )
     parser.add_argument(
         "--max-seeds",
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"tracking server's URL, else {page.DEFAULT_UI})")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="print only where the files went")
     args = parser.parse_args(argv)
-    if not args.margin > 0 or (args.max_seeds is not None and args.max_seeds < 1):
+    bad_margin = args.margin is not None and not args.margin > 0
+    if bad_margin or (args.max_seeds is not None and args.max_seeds < 1):
         parser.error(f"--margin={args.margin} --max-seeds={args.max_seeds}; accepted: "
                      "a margin > 0, max seeds >= 1")  # fmt: skip
     uri = tracking_uri({"uri": args.tracking_uri})
@@ -76,8 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         if table.empty:
             raise ReportError(f"no job runs in {selection.description}")
         max_seeds = args.max_seeds or selection.max_seeds
+        if args.margin is None and len(selection.margins) > 1:
+            margins = ", ".join(f"{m:g}" for m in selection.margins)
+            raise ReportError(f"{selection.description} decided their rounds at margins "
+                              f"{margins}; pass --margin")  # fmt: skip
+        margin = args.margin or (selection.margins or [stats.MARGIN])[0]
         try:
-            report = compare(table, folds, args.metric, args.margin, max_seeds)
+            report = compare(table, folds, args.metric, margin, max_seeds)
         except ValueError as err:  # a setting with more seeds than the design allows
             raise ReportError(f"{err}; pass --max-seeds with the sweep's max_seeds") from None
     except (ReportError, mlflow.exceptions.MlflowException) as err:

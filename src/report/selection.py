@@ -28,6 +28,7 @@ ROLE = f"tags.`{tag_names.ROLE}`"  # in a search filter
 # set on a sweep's parent run by an adaptive sweep: its max_seeds, so the report replays the
 # sequential rule the rounds were decided by (src/stats.py); absent: a fixed design
 ADAPTIVE_TAG = f"{tag_names.ADAPTIVE_PREFIX}max_seeds"
+MARGIN_TAG = f"{tag_names.ADAPTIVE_PREFIX}margin"  # and the margin they were decided at
 
 
 class ReportError(Exception):
@@ -40,6 +41,7 @@ class Selection:
     sweep_ids: tuple[str, ...]  # the sweeps' parent runs (none for --filter)
     description: str
     max_seeds: int | None = None  # the adaptive design's, from the parents' ADAPTIVE_TAG
+    margins: tuple[float, ...] = ()  # the adaptive rounds' margins, from the parents' MARGIN_TAG
 
 
 def select(
@@ -79,20 +81,23 @@ def select(
             )
         sweeps = latest[0].info.run_id
     sweeps = [sweeps] if isinstance(sweeps, str) else list(dict.fromkeys(sweeps))
-    parts, names, designs = [], [], set()
+    parts, names, designs, margins = [], [], set(), set()
     for sweep in sweeps:
         parent = client.get_run(sweep)
         parts.append(search(experiment_id, parent=sweep))
         tags = parent.data.tags
         if ADAPTIVE_TAG in tags:
             designs.add(int(tags[ADAPTIVE_TAG]))
+        if MARGIN_TAG in tags:
+            margins.add(float(tags[MARGIN_TAG]))
         reused = sorted(v for k, v in tags.items() if k.startswith(tag_names.SKIPPED_PREFIX))
         if reused:
             parts.append(search(experiment_id, run_ids=reused))
         names.append(f"{sweep} ({tags.get('mlflow.runName', sweep)})")
     runs = pd.concat(parts).drop_duplicates("run_id").reset_index(drop=True)
     what = f"sweep {names[0]}" if len(names) == 1 else f"sweeps {', '.join(names)}"
-    return Selection(runs, tuple(sweeps), what, max(designs) if designs else None)
+    design = max(designs) if designs else None
+    return Selection(runs, tuple(sweeps), what, design, tuple(sorted(margins)))
 
 
 def _contexts(runs: pd.DataFrame, param_columns: list[str]) -> list[str]:
