@@ -384,7 +384,7 @@ def run_adaptive(cfg: DictConfig, args: list[str]) -> int:
     counts, failed = finish_parent(parent, swept, metric=cfg.optimize_metric)
     if 2 in codes:
         return 2
-    if cfg.sweep.get("report", True):
+    if cfg.sweep.report:
         from mlflow.tracking import MlflowClient
 
         where = MlflowClient().get_run(parent).data.tags.get(tags.SWEEP_DIR, "multirun")

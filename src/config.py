@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
@@ -67,8 +68,8 @@ def check_job(cfg: DictConfig) -> None:
             f"sweep.dead_after_s={cfg.sweep.dead_after_s} is not allowed with "
             f"sweep.heartbeat_s={cfg.sweep.heartbeat_s}; accepted: more than twice the heartbeat"
         )
-    check_mode(cfg.sweep.get("progress", "auto"))
-    check_log_model(cfg.tracking.get("log_model", "none"))
+    check_mode(cfg.sweep.progress)
+    check_log_model(cfg.tracking.log_model)
     folds = cfg.train.parallel_folds
     if not (folds in ("auto", True, False) or (is_int(folds) and folds >= 1)):
         raise ConfigError(
@@ -80,6 +81,30 @@ def check_job(cfg: DictConfig) -> None:
     if cfg.train.clipnorm is not None:
         check_positive("train.clipnorm", cfg.train.clipnorm, "null or a number > 0")
     check_positive("train.learning_rate", cfg.train.learning_rate)
+
+
+def check_job_on_data(
+    cfg: DictConfig, model_cfg: DictConfig, modality: str, ops: Sequence[Any]
+) -> None:
+    """Config values that are allowed or not by what the job found once its data was loaded:
+    its `modality`, the `ops` its augmentation applies (`resolve_ops`, so `aug.placement` is
+    checked) and its concrete model config (`resolve_model_cfg`: `model=auto`'s choice)."""
+    if cfg.train.jit_compile and cfg.train.deterministic:
+        raise ConfigError(
+            "train.jit_compile=true has no effect with train.deterministic=true (Keras turns XLA "
+            "off under op determinism); accepted: train.deterministic=false with it"
+        )
+    if cfg.train.jit_compile and ops and cfg.aug.placement == "model":
+        raise ConfigError(
+            "train.jit_compile=true is not supported with aug.placement=model: TensorFlow cannot "
+            "XLA-compile the augmentation layers; accepted: aug.placement=dataset (augmentation "
+            "in tf.data, the model compiled)"
+        )
+    standardize = model_cfg.get("standardize", False)  # only some models have the key
+    if not isinstance(standardize, bool) or (standardize and modality != "series"):
+        accepted = "true, false" if modality == "series" else "false (series only)"
+        raise ConfigError(f"model.standardize={standardize!r} is not allowed for "
+                          f"{modality} data; accepted: {accepted}")  # fmt: skip
 
 
 # tracking.log_model: which trained fold models a job logs (src/train/fold_models.py)

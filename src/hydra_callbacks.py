@@ -95,7 +95,7 @@ class SweepCallback(Callback):
         uri = tracking_uri(config.tracking)
         joined = context.joined_round()
         try:  # a store that cannot be written stops the sweep here, before any job
-            progress.check_mode(config.sweep.get("progress", "auto"))
+            progress.check_mode(config.sweep.progress)
             experiment_id = setup(config.tracking)
             with store_errors(uri):
                 if joined:
@@ -121,7 +121,7 @@ class SweepCallback(Callback):
             self._heartbeat = resume.Heartbeat(run_id, config.sweep.heartbeat_s).__enter__()
         log.info("sweep parent run %s in %s", run_id, uri)
         launcher = str((config.hydra.get("launcher") or {}).get("_target_", ""))
-        progress.start_sweep(size, config.sweep.get("progress", "auto"), launcher)
+        progress.start_sweep(size, config.sweep.progress, launcher)
 
     @staticmethod
     def _start_parent(config: DictConfig, experiment_id: str) -> tuple[str, int | None, list[str]]:
@@ -169,7 +169,7 @@ class SweepCallback(Callback):
         for line in failed:
             print(f"augsweep: failed: {line}", flush=True)
         # a study reports once over all its grids, an adaptive sweep after its last round
-        if not joined and context.study_grid() is None and config.sweep.get("report", True):
+        if not joined and context.study_grid() is None and config.sweep.report:
             sweep_report(config, parent)
         if failed:
             raise SystemExit(1)

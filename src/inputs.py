@@ -157,7 +157,7 @@ def digest(x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], files: bool =
 def split_text(job: DictConfig, data: Dataset) -> tuple[str, str]:
     """How each part was used, for the inputs' `augsweep.split` tags."""
     cv = job.cv
-    repeats = f", {cv.repeats} repeats" if cv.get("repeats", 1) != 1 else ""
+    repeats = f", {cv.repeats} repeats" if cv.repeats != 1 else ""
     training = (f"{len(data.y_train)} samples: stratified {cv.folds}-fold cross-validation"
                 f"{repeats} (seed {job.seed}), each fold trained on its train part and scored on "
                 "its validation part")  # fmt: skip
@@ -170,7 +170,7 @@ def split_text(job: DictConfig, data: Dataset) -> tuple[str, str]:
         testing = f"{test_n} samples: data.test_path, scored by every fold's model"
     else:
         testing = (f"{test_n} samples: stratified hold-out of data.test_size="
-                   f"{job.data.get('test_size')} (split seed {job.data.get('split_seed', 0)}), "
+                   f"{job.data.get('test_size')} (split seed {job.data.split_seed}), "
                    "scored by every fold's model")  # fmt: skip
     return training, testing
 

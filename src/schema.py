@@ -17,12 +17,13 @@ words, where src/checks.py's checks reject them with the key, the value and what
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict, read_write
 
 # ---------------------------------------------------------------------------------------- aug
 
@@ -275,6 +276,44 @@ def load_choice(path: str | Path) -> DictConfig:
         raise ValueError(f"{path}: expected one /schema/<group>/<kind>@_here_ in its defaults")
     _, _, group, kind = schemas[0].split("@")[0].split("/")
     return OmegaConf.merge(OmegaConf.structured(SCHEMAS[group][kind]), loaded)
+
+
+def with_defaults(schema: type, cfg: Any) -> Any:
+    """`cfg`, a config of one group, with the defaults of `schema` for the keys it lacks (or,
+    in a DictConfig, leaves `???`, as `.get(key, default)` read them).
+
+    A composed config has them all (its file extends its schema) and comes back as it is; one
+    made outside composition (a test's `OmegaConf.create({...})`, the JSON a dataset is cached
+    by) gets them here, so code reads each key the schema defaults where the schema writes it.
+    A `???` field of the schema is no default: a config without it still lacks it. A DictConfig
+    comes back a DictConfig (a copy), a mapping a dict.
+    """
+    config = OmegaConf.is_config(cfg)
+    lacking = {}
+    for f in dataclasses.fields(schema):
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        if isinstance(default, str) and default == MISSING:
+            continue
+        if f.name not in cfg.keys() or (config and OmegaConf.is_missing(cfg, f.name)):
+            lacking[f.name] = default
+    if not lacking:
+        return cfg
+    if not config:
+        return {**cfg, **lacking}
+    filled = cfg.copy()
+    with read_write(filled), open_dict(filled):
+        for key, value in lacking.items():
+            filled[key] = value
+    return filled
+
+
+def aug_with_defaults(aug_cfg: Any) -> Any:
+    """`aug_cfg` with the defaults of its kind's schema (`with_defaults`): a policy's (AugMix's
+    for `policy: augmix`; `implementation` for every policy), else those of every aug."""
+    policy = aug_cfg.get("policy")
+    if policy is None:
+        return with_defaults(AugConfig, aug_cfg)
+    return with_defaults(AugMixAugConfig if policy == "augmix" else KerasPolicyAugConfig, aug_cfg)
 
 
 def register() -> None:

@@ -62,7 +62,7 @@ def main(cfg: DictConfig) -> float:
     overrides = varying(list(hydra_cfg.overrides.task), sweep.swept if sweep else [])
     size = sweep.size if sweep else None
     num = hydra_cfg.job.num if multirun else None
-    display = progress.for_job(multirun, cfg.sweep.get("progress", "auto"))
+    display = progress.for_job(multirun, cfg.sweep.progress)
 
     def report(outcome: JobResult | BaseException) -> None:
         seconds = time.perf_counter() - started

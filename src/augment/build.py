@@ -17,6 +17,7 @@ from src.augment.registry import fill_mode
 from src.augment.resolve import Entry, resolved_entries
 from src.checks import is_int
 from src.errors import ConfigError
+from src.schema import aug_with_defaults
 
 
 def _check_seed(seed: Any) -> None:
@@ -32,11 +33,12 @@ def build_augmentation(aug_cfg: Any, modality: str, seed: int) -> keras.Sequenti
     left out: `build_mixing` builds them.
     """
     _check_seed(seed)
+    aug_cfg = aug_with_defaults(aug_cfg)
     entries = [e for e in resolved_entries(aug_cfg, modality) if not e.mixing]
     if not entries:
         return None
     layers = [e.build(seed + i) for i, e in enumerate(entries)]
-    if aug_cfg.get("fused", True):
+    if aug_cfg["fused"]:
         layers = _fuse(entries, layers, fill_mode(aug_cfg), seed)
     return keras.Sequential(layers, name="augmentation")
 

@@ -58,16 +58,17 @@ class KerasAugMix(keras.layers.AugMix):
 
 
 def keras_policy(
-    policy: str, strength: float, num_ops: int, exclude: list[str], seed: int, aug_cfg: Any
+    policy: str, strength: float, num_ops: int, exclude: list[str], seed: int, **augmix: Any
 ) -> keras.layers.Layer:
-    """Keras's layer for `policy`, images in [0, 1]."""
+    """Keras's layer for `policy`, images in [0, 1]; `augmix`: AugMix's `num_chains` and
+    `alpha`, checked (`src.augment.resolve`)."""
     common = {"value_range": (0, 1), "factor": strength, "seed": seed, "exclude": exclude}
     if policy == "randaugment":
         return KerasRandAugment(num_ops=num_ops, name="randaugment", **common)
     return KerasAugMix(
         chain_depth=num_ops,
-        num_chains=int(aug_cfg.get("num_chains", 3)),
-        alpha=float(aug_cfg.get("alpha", 1.0)),
+        num_chains=int(augmix["num_chains"]),
+        alpha=float(augmix["alpha"]),
         name="augmix",
         **common,
     )

@@ -237,5 +237,4 @@ def op_names(modality: str | None = None) -> str:
 
 def fill_mode(aug_cfg: Any) -> str:
     """`aug.fill_mode`, checked: how geometric ops fill the pixels they uncover."""
-    return check_choice("aug.fill_mode", aug_cfg.get("fill_mode", "constant"), FILL_MODES,
-                        "supported")  # fmt: skip
+    return check_choice("aug.fill_mode", aug_cfg["fill_mode"], FILL_MODES, "supported")

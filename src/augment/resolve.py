@@ -38,6 +38,7 @@ from src.augment.policies import (
 from src.augment.registry import MODALITIES, OPS, Op, fill_mode, op_names
 from src.checks import check_choice, check_int, is_number, refuse
 from src.errors import ConfigError
+from src.schema import aug_with_defaults
 
 PLACEMENTS: tuple[str, ...] = ("model", "dataset")
 # who implements a policy: augsweep's layers, or Keras's own (RandAugment and AugMix, images)
@@ -63,7 +64,7 @@ def _strength(aug_cfg: Any) -> float:
 
 def placement(aug_cfg: Any) -> str:
     """Where the per-sample ops run: `model` (front layers) or `dataset` (tf.data map)."""
-    return check_choice("aug.placement", aug_cfg.get("placement", "model"), PLACEMENTS,
+    return check_choice("aug.placement", aug_with_defaults(aug_cfg)["placement"], PLACEMENTS,
                         "supported")  # fmt: skip
 
 
@@ -279,11 +280,13 @@ def _without(entries: list, exclude: list[str], names: list[str], what: str) -> 
 
 def policy_ops(aug_cfg: Any, modality: str) -> list[str]:
     """The ops a config's policy draws from for this modality, `aug.exclude` removed."""
-    policy, implementation = aug_cfg.get("policy"), aug_cfg.get("implementation", "augsweep")
+    aug_cfg = aug_with_defaults(aug_cfg)
+    policy = aug_cfg.get("policy")
     if policy not in POLICIES:
         raise ConfigError(
             f"aug.policy={policy!r} is not supported; accepted: {', '.join(POLICIES)}"
         )
+    implementation = aug_cfg["implementation"]
     if implementation not in IMPLEMENTATIONS:
         raise ConfigError(
             f"aug.implementation={implementation!r} is not supported; "
@@ -315,16 +318,12 @@ def policy_ops(aug_cfg: Any, modality: str) -> list[str]:
     return kept
 
 
-def _count(aug_cfg: Any, key: str, default: int) -> int:
-    return check_int(f"aug.{key}", aug_cfg.get(key, default), 1)
-
-
 def _policy_entry(aug_cfg: Any, modality: str, strength: float) -> Entry:
     """The policy of the config, checked, as an entry that builds its seeded layer."""
     policy = aug_cfg.get("policy")
     kept = policy_ops(aug_cfg, modality)
-    implementation = aug_cfg.get("implementation", "augsweep")
-    num_ops = _count(aug_cfg, "num_ops", DEFAULT_NUM_OPS[policy])
+    implementation = aug_cfg["implementation"]
+    num_ops = check_int("aug.num_ops", aug_cfg.get("num_ops", DEFAULT_NUM_OPS[policy]), 1)
     if policy == "trivialaugment" and num_ops != 1:
         raise ConfigError(
             f"aug.num_ops={num_ops} is not allowed with aug.policy=trivialaugment (one op per "
@@ -337,8 +336,8 @@ def _policy_entry(aug_cfg: Any, modality: str, strength: float) -> Entry:
         )
     options: dict[str, Any] = {}
     if policy == "augmix":
-        options["num_chains"] = _count(aug_cfg, "num_chains", 3)
-        alpha = aug_cfg.get("alpha", 1.0)
+        options["num_chains"] = check_int("aug.num_chains", aug_cfg["num_chains"], 1)
+        alpha = aug_cfg["alpha"]
         if not (is_number(alpha) and 0 < alpha < math.inf):
             raise refuse("aug.alpha", alpha, "a number > 0")
         options["alpha"] = float(alpha)
@@ -346,7 +345,7 @@ def _policy_entry(aug_cfg: Any, modality: str, strength: float) -> Entry:
 
     def build(seed: int) -> keras.layers.Layer:
         if implementation == "keras":
-            return keras_policy(policy, strength, num_ops, exclude, seed, aug_cfg)
+            return keras_policy(policy, strength, num_ops, exclude, seed, **options)
         if modality == "series":
             return SeriesRandAugment(strength, num_ops, kept, seed=seed, name=policy)
         cls = IMAGE_POLICY_LAYERS[policy]
@@ -359,6 +358,7 @@ def _policy_entry(aug_cfg: Any, modality: str, strength: float) -> Entry:
 def aug_label(aug_cfg: Any) -> str:
     """The aug's name as runs are tagged and reported: a policy's N and exclusions in it, so
     `randaugment_n2` and `randaugment_n3` are two settings (e.g. `randaugment_n2-solarize`)."""
+    aug_cfg = aug_with_defaults(aug_cfg)
     name = str(aug_cfg.get("name"))
     policy = aug_cfg.get("policy")
     if policy is not None and policy != "trivialaugment":
@@ -366,8 +366,8 @@ def aug_label(aug_cfg: Any) -> str:
     exclude = aug_cfg.get("exclude") or []
     if exclude:
         name += "-" + "-".join(sorted(str(n) for n in exclude))
-    if aug_cfg.get("implementation", "augsweep") != "augsweep":
-        name += f"_{aug_cfg.get('implementation')}"
+    if "implementation" in aug_cfg.keys() and aug_cfg["implementation"] != "augsweep":
+        name += f"_{aug_cfg['implementation']}"  # a policy's (no other aug has the key)
     return name
 
 
@@ -379,6 +379,7 @@ def resolved_entries(aug_cfg: Any, modality: str) -> list[Entry]:
     plain mapping with odd values) or that fails to resolve is not cached: errors are raised
     from the config as given.
     """
+    aug_cfg = aug_with_defaults(aug_cfg)
     key = _key(aug_cfg)
     if key is None:
         return _resolve(aug_cfg, modality)

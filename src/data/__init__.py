@@ -29,6 +29,13 @@ from src.data.images import (
 from src.data.raw import encode, split_seed, subset
 from src.data.series import UCR_NAMES, series_file, ucr
 from src.errors import ConfigError
+from src.schema import (
+    ImageDataConfig,
+    ImageFolderDataConfig,
+    SeriesFileDataConfig,
+    UcrDataConfig,
+    with_defaults,
+)
 
 DATASETS: tuple[str, ...] = tuple(
     sorted(["digits", "image_folder", "lfw_faces", "series_file", *UCR_NAMES])
@@ -91,12 +98,13 @@ class Dataset:
         return decode(path, self.input_shape)
 
 
+# data.name -> its loader, its modality and the schema its conf/data file extends
 LOADERS = {
-    "digits": (digits, "image"),
-    "image_folder": (image_folder, "image"),
-    "lfw_faces": (lfw_faces, "image"),
-    "series_file": (series_file, "series"),
-    **{name: (ucr, "series") for name in UCR_NAMES},
+    "digits": (digits, "image", ImageDataConfig),
+    "image_folder": (image_folder, "image", ImageFolderDataConfig),
+    "lfw_faces": (lfw_faces, "image", ImageDataConfig),
+    "series_file": (series_file, "series", SeriesFileDataConfig),
+    **{name: (ucr, "series", UcrDataConfig) for name in UCR_NAMES},
 }
 
 
@@ -125,12 +133,13 @@ def _load(key: str) -> Dataset:
     name = cfg.get("name")
     if name not in LOADERS:
         raise ConfigError(f"unknown dataset data.name={name!r}; accepted: {', '.join(DATASETS)}")
-    loader, modality = LOADERS[name]
+    loader, modality, schema = LOADERS[name]
     if cfg.get("modality") not in (None, modality):
         raise ConfigError(
             f"data.modality={cfg['modality']!r} does not match data.name={name!r}; "
             f"accepted: {modality}"
         )
+    cfg = with_defaults(schema, cfg)  # the loaders read split_seed, test_size, ... as composed
     seed = split_seed(cfg)
     raw = loader(cfg)
     y_train, y_test, classes = encode(raw.y_train, raw.y_test, raw.source, raw.test_source)

@@ -93,7 +93,7 @@ def _op_message(err: tf.errors.OpError) -> str:
 
 def in_memory(cfg: Mapping, n_images: int, shape: tuple[int, ...]) -> bool:
     """Whether an image folder is decoded once into memory (`data.cache`) or read per batch."""
-    mode = cfg.get("cache", "auto")
+    mode = cfg["cache"]
     if mode not in CACHE_MODES:
         raise ConfigError(
             f"data.cache={mode!r} is not supported; accepted: auto (decode into memory when the "
@@ -208,7 +208,7 @@ def image_folder(cfg: Mapping) -> Raw:
     problem = path_problem(root, "directory")
     if problem is not None:
         raise ConfigError(f"data.path='{root}' {problem}; accepted: {FOLDER_ACCEPTED}")
-    color_mode = cfg.get("color_mode", "rgb")
+    color_mode = cfg["color_mode"]
     if color_mode not in COLOR_CHANNELS:
         raise ConfigError(
             f"data.color_mode={color_mode!r} is not supported; accepted: rgb, grayscale"

@@ -83,7 +83,7 @@ def reading(what: str, accepted: str, path: Any = None) -> Iterator[None]:
 
 
 def split_seed(cfg: Mapping) -> int:
-    seed = cfg.get("split_seed", 0)
+    seed = cfg["split_seed"]
     if not is_int(seed) or not 0 <= seed < 2**32:
         raise ConfigError(
             f"data.split_seed={seed!r} is not allowed; accepted: an integer in [0, 2**32)"
@@ -93,12 +93,12 @@ def split_seed(cfg: Mapping) -> int:
 
 def holdout(x: np.ndarray, y: np.ndarray, cfg: Mapping, source: str):
     """A stratified hold-out test split, or none when test_size is 0."""
-    test_size = cfg.get("test_size", 0.2)
+    test_size = cfg["test_size"]
     if not is_number(test_size):
         test_size = None
     if test_size is None or not 0 <= test_size < 1:
         raise ConfigError(
-            f"data.test_size={cfg.get('test_size')!r} is not allowed; accepted: a number in "
+            f"data.test_size={cfg['test_size']!r} is not allowed; accepted: a number in "
             "[0, 1) (0 = no test split)"
         )
     if test_size == 0:

@@ -281,7 +281,7 @@ def _read_series(path: Path, label_column: str) -> tuple[Any, np.ndarray]:
 
 def series_file(cfg: Mapping) -> Raw:
     """The user's series file, with a separate test file or a stratified hold-out."""
-    label_column = cfg.get("label_column", "label")
+    label_column = cfg["label_column"]
     path = _series_path(cfg.get("path"), "data.path")
     x, y = _read_series(path, label_column)
     source = f"series file '{path}'"

@@ -92,7 +92,7 @@ class FoldModels:
     """Collects a job's fold models as the groups of folds finish, and logs them."""
 
     def __init__(self, job: DictConfig, example: np.ndarray) -> None:
-        self.mode = check_log_model(job.tracking.get("log_model", "none"))
+        self.mode = check_log_model(job.tracking.log_model)
         self.optimize_metric = str(job.optimize_metric)
         self.example = np.asarray(example[:EXAMPLE_ROWS], dtype=np.float32)
         # the best fold so far: its score, index, inference weights and the score's name

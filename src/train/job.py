@@ -8,11 +8,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.augment import aug_label, placement, resolve_ops
-from src.config import check_job
+from src.augment import aug_label, resolve_ops
+from src.config import check_job, check_job_on_data
 from src.cv import check_cv
 from src.data import Dataset, load_dataset
-from src.errors import ConfigError
 from src.models import AUTO_MODEL, resolve_model_cfg
 from src.tracking import context
 from src.tracking.context import SweepContext
@@ -68,26 +67,12 @@ def prepare(cfg: DictConfig, sweep: SweepContext | None = None) -> tuple[DictCon
     cfg = absolute_data_paths(cfg, sweep)
     data = load_dataset(cfg.data)
     ops = resolve_ops(cfg.aug, data.modality)
-    if cfg.train.jit_compile and cfg.train.deterministic:
-        raise ConfigError(
-            "train.jit_compile=true has no effect with train.deterministic=true (Keras turns XLA "
-            "off under op determinism); accepted: train.deterministic=false with it"
-        )
-    if cfg.train.jit_compile and ops and placement(cfg.aug) == "model":
-        raise ConfigError(
-            "train.jit_compile=true is not supported with aug.placement=model: TensorFlow cannot "
-            "XLA-compile the augmentation layers; accepted: aug.placement=dataset (augmentation "
-            "in tf.data, the model compiled)"
-        )
+    model_cfg = resolve_model_cfg(cfg.model, data.modality)
+    check_job_on_data(cfg, model_cfg, data.modality, ops)
+    check_cv(cfg.cv, data.y_train, data.classes)
     job = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    job.model = resolve_model_cfg(cfg.model, data.modality)
-    standardize = job.model.get("standardize", False)
-    if not isinstance(standardize, bool) or (standardize and data.modality != "series"):
-        accepted = "true, false" if data.modality == "series" else "false (series only)"
-        raise ConfigError(f"model.standardize={standardize!r} is not allowed for "
-                          f"{data.modality} data; accepted: {accepted}")  # fmt: skip
+    job.model = model_cfg
     # one spelling per experiment: aug.strength=1 and =1.0 are the same job, and so is every
     # strength of a config that applies nothing (aug=none, or strength 0)
     job.aug.strength = float(job.aug.strength) if ops else 0.0
-    check_cv(cfg.cv, data.y_train, data.classes)
     return job, data
