@@ -54,7 +54,8 @@ def study_of(args: list[str]) -> tuple[str, DictConfig] | None:
     path = CONF_DIR / "experiment" / f"{name}.yaml"
     if not path.exists() or OmegaConf.select(OmegaConf.load(path), "sweep.study") is None:
         return None  # check_cli reports unknown presets
-    kept = [a for a in args if "=" in a and override_key(a).split(".")[0] in ("tracking", "sweep")]
+    kept = [a for a in args if ("=" in a or a.startswith("~"))  # ~key deletes, e.g. a grid
+            and override_key(a).split(".")[0] in ("tracking", "sweep")]  # fmt: skip
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"{PRESET_KEY}={name}", *kept])

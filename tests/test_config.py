@@ -207,7 +207,8 @@ def test_an_experiment_preset_sits_at_the_root_and_brings_its_grids():
     # Hydra reads the package header on line 1 only; the command that runs the preset follows it
     assert preset.read_text().splitlines()[:2] == [
         "# @package _global_",
-        "# python -m src.sweep -m experiment=digits_image_ops",
+        "# python -m src.sweep -m experiment=digits_image_ops hydra/launcher=joblib "
+        "hydra.launcher.n_jobs=2",
     ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF), version_base="1.3"):
@@ -218,17 +219,19 @@ def test_an_experiment_preset_sits_at_the_root_and_brings_its_grids():
     name, study_cfg = study_of(args)
     assert name == "digits_image_ops"
     grids = study_cfg.sweep.study.grids
-    assert list(grids) == ["ops_by_strength", "recipes"]
+    assert list(grids) == ["ops_by_strength", "recipes", "randaugment", "policies"]
+    assert (study_cfg.sweep.adaptive.max_seeds, study_cfg.sweep.adaptive.margin) == (5, 0.01)
     sizes = {}
     for label, params in grids.items():
         overrides = grid_args(args, params, f"out/{label}")
         assert overrides[-1] == f"hydra.sweep.dir=out/{label}"
         sizes[label], swept = grid([o for o in overrides if o != "-m"])
-        assert "seed" not in swept  # seed=0 on the command line replaces seed: 0,1,2
-    assert sizes == {"ops_by_strength": 14 * 5, "recipes": 6}
+        assert "seed" not in swept  # adaptive: the rounds add seeds
+    # every op at 4 strengths and aug=none; RandAugment's magnitudes 0 (off) to 1 x N 1 to 3
+    assert sizes == {"ops_by_strength": 14 * 4, "recipes": 6, "randaugment": 5 * 3, "policies": 3}
     assert study_cfg.sweep.study.report.out == "experiments/digits_image_ops"
     # a study is several sweeps: without -m it is refused before anything runs
-    with pytest.raises(ConfigError, match="a study of 2 sweeps; run it with -m"):
+    with pytest.raises(ConfigError, match="a study of 4 sweeps; run it with -m"):
         study_of(args[1:])
 
 

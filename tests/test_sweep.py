@@ -250,16 +250,17 @@ def test_same_seed_gives_identical_metrics_in_two_processes(tmp_path, placement)
 
 @pytest.mark.slow
 def test_a_study_runs_its_grids_in_turn_then_the_report(tmp_path):
-    """experiment=digits_image_ops, shrunk from the command line: both grids become the same
-    two jobs, so the second sweep reuses the first's runs; then the report over both, and
-    over no other run of the study's experiment."""
+    """experiment=digits_image_ops, shrunk from the command line to its first two grids, with
+    a fixed seed: both grids become the same two jobs, so the second sweep reuses the first's
+    runs; then the report over both, and over no other run of the study's experiment."""
     out = tmp_path / "study"
     other = sweep(tmp_path, "-m", "aug=zoom", "tracking.experiment=study_digits",
                   "data.subset=300", "train.epochs=1")  # fmt: skip
     assert other.returncode == 0, other.stderr[-3000:]
     done = sweep(tmp_path, "-m", "experiment=digits_image_ops", "aug=none,rotation",
                  "aug.strength=0.5", "seed=0", "data.subset=300", "train.epochs=3",
-                 f"sweep.study.report.out={out}")  # fmt: skip
+                 "~sweep.study.grids.randaugment", "~sweep.study.grids.policies",
+                 "sweep.adaptive.max_seeds=null", f"sweep.study.report.out={out}")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "augsweep: study digits_image_ops: grid 1/2 (ops_by_strength)" in done.stdout
     assert "augsweep: study digits_image_ops: grid 2/2 (recipes)" in done.stdout
@@ -303,7 +304,7 @@ def test_a_study_without_multirun_is_refused(tmp_path):
     done = sweep(tmp_path, "experiment=digits_image_ops")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        "augsweep: error: experiment=digits_image_ops is a study of 2 sweeps; run it with -m: "
+        "augsweep: error: experiment=digits_image_ops is a study of 4 sweeps; run it with -m: "
         "python -m src.sweep -m experiment=digits_image_ops"
     )
 
