@@ -81,6 +81,11 @@ def check_job(cfg: DictConfig) -> None:
     if cfg.train.clipnorm is not None:
         check_positive("train.clipnorm", cfg.train.clipnorm, "null or a number > 0")
     check_positive("train.learning_rate", cfg.train.learning_rate)
+    if cfg.train.jit_compile and cfg.train.deterministic:
+        raise ConfigError(
+            "train.jit_compile=true has no effect with train.deterministic=true (Keras turns XLA "
+            "off under op determinism); accepted: train.deterministic=false with it"
+        )
 
 
 def check_job_on_data(
@@ -89,11 +94,6 @@ def check_job_on_data(
     """Config values that are allowed or not by what the job found once its data was loaded:
     its `modality`, the `ops` its augmentation applies (`resolve_ops`, so `aug.placement` is
     checked) and its concrete model config (`resolve_model_cfg`: `model=auto`'s choice)."""
-    if cfg.train.jit_compile and cfg.train.deterministic:
-        raise ConfigError(
-            "train.jit_compile=true has no effect with train.deterministic=true (Keras turns XLA "
-            "off under op determinism); accepted: train.deterministic=false with it"
-        )
     if cfg.train.jit_compile and ops and cfg.aug.placement == "model":
         raise ConfigError(
             "train.jit_compile=true is not supported with aug.placement=model: TensorFlow cannot "
