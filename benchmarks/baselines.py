@@ -61,7 +61,8 @@ BASIC_MOTIONS_MIN = 0.95
 @dataclass(frozen=True)
 class Variant:
     """A recipe change tried beside the recipe: `label` names its files, `overrides` are
-    Hydra overrides on top of the job's (e.g. train.early_stopping.start_from_epoch=200)."""
+    Hydra overrides on top of the job's (e.g. train.early_stopping.start_from_epoch=200), an
+    override of a key the job sets replacing it (train=fcn_fast: another recipe)."""
 
     label: str
     overrides: tuple[str, ...]
@@ -122,9 +123,12 @@ def run_job(model: str, dataset: str, seed: int, store: str, extra: tuple[str, .
     from src.data import load_dataset
     from src.train import run
 
-    overrides = [f"data={dataset}", f"model={model}", f"train={model}", "aug=none",
-                 f"cv.folds={FOLDS}", f"seed={seed}", "sweep.rerun=true",
-                 f"tracking.uri=sqlite:///{store}/mlflow.db", *extra]  # fmt: skip
+    job = [f"data={dataset}", f"model={model}", f"train={model}", "aug=none",
+           f"cv.folds={FOLDS}", f"seed={seed}", "sweep.rerun=true",
+           f"tracking.uri=sqlite:///{store}/mlflow.db"]  # fmt: skip
+    # an override of `extra` replaces the job's of the same key (train=fcn_fast for train=fcn)
+    replaced = {o.split("=", 1)[0] for o in extra}
+    overrides = [o for o in job if o.split("=", 1)[0] not in replaced] + list(extra)
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     started = time.perf_counter()
