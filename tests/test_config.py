@@ -235,6 +235,76 @@ def test_an_experiment_preset_sits_at_the_root_and_brings_its_grids():
         study_of(args[1:])
 
 
+SERIES_STUDIES = {
+    # study: (grid sizes, data of every job, the survey's strength of each op it runs)
+    "series_ops": (
+        {f"{m}_{g}": n for m in ("fcn", "lstm") for g, n in
+         (("scale_warp_slice", 5 * 4), ("perm_rot_timewarp", 4 * 4), ("jitter", 2 * 4))},
+        {"italy_power_demand"},
+        {"scaling": 0.2, "magnitude_warp": 0.4, "window_slice": 0.2, "window_warp": 0.2,
+         "permutation": 0.5, "channel_rotation": 0.5, "jitter": 0.06},
+    ),
+    "series_noise": (
+        {f"{m}_{g}": n for m in ("fcn", "lstm")
+         for g, n in (("classic_noise", 5 * 2), ("jitter", 5 * 2 * 3))},
+        {"italy_power_demand", "japanese_vowels", "basic_motions", "arrow_head", "gunpoint"},
+        {"jitter": 0.06},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("study", SERIES_STUDIES)
+def test_a_series_study_pairs_each_model_with_its_recipe_and_runs_the_survey_strengths(study):
+    """Every job of a series study trains the FCN with train=fcn_fast or the LSTM with
+    train=lstm, decides on test accuracy, and each op's grid holds the strength that matches
+    its setting in Iwana and Uchida's survey (the registry's Literature.strength)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from src.augment.registry import OPS
+    from src.hydra_callbacks import grid
+    from src.study import grid_args, study_of
+    from tests.conftest import CONF
+
+    sizes, datasets, survey = SERIES_STUDIES[study]
+    args = ["-m", f"experiment={study}"]
+    assert (CONF / "experiment" / f"{study}.yaml").read_text().splitlines()[1] == (
+        f"# python -m src.sweep -m experiment={study} hydra/launcher=joblib hydra.launcher.n_jobs=2"
+    )
+    _, cfg = study_of(args)
+    assert (cfg.cv.folds, cfg.sweep.audit, cfg.sweep.adaptive.metric) == (5, False, "test_accuracy")
+    assert cfg.sweep.study.report.metric == "test_accuracy"
+    strengths: dict[str, set[float]] = {}
+    pairs, seen_data = set(), set()
+    for label, params in cfg.sweep.study.grids.items():
+        overrides = [o for o in grid_args(args, params, f"out/{label}") if o != "-m"]
+        assert grid(overrides)[0] == sizes.pop(label), label
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        values = {o.get_key_element(): [str(v) for v in o.sweep_string_iterator()]
+                  if o.is_sweep_override() else [o.value()] for o in parsed}  # fmt: skip
+        for op in values["aug"]:
+            strengths.setdefault(op, set()).update(map(float, values.get("aug.strength", [])))
+        # one job of the grid, composed: its model and recipe
+        first = [f"{k}={v[0]}" for k, v in values.items() if not k.startswith("hydra.")]
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            job = compose("config", first)
+        GlobalHydra.instance().clear()
+        pairs.add((job.model.name, job.train.name))
+        seen_data.update(values.get("data", [job.data.name]))
+    assert sizes == {}
+    assert pairs == {("fcn", "fcn_fast"), ("lstm", "lstm")}
+    assert seen_data == datasets
+    for op, strength in survey.items():
+        assert OPS[op].literature.strength == strength
+        assert strength in strengths[op], op
+    if study == "series_ops":  # every series op, at 4 strengths each
+        series = {name for name, op in OPS.items() if op.modality == "series"}
+        assert set(strengths) - {"none"} == series
+        assert all(len(strengths[op]) == 4 for op in series)
+
+
 def test_a_preset_grid_in_hydra_sweeper_params_is_counted():
     """A user's preset may give its grid as hydra.sweeper.params; the command line wins."""
     from hydra import compose, initialize_config_dir
