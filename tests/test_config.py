@@ -246,8 +246,8 @@ SERIES_STUDIES = {
     ),
     "series_noise": (
         {f"{m}_{g}": n for m in ("fcn", "lstm")
-         for g, n in (("classic_noise", 5 * 2), ("jitter", 5 * 2 * 3))},
-        {"italy_power_demand", "japanese_vowels", "basic_motions", "arrow_head", "gunpoint"},
+         for g, n in (("classic_noise", 3 * 2), ("jitter", 3 * 2 * 3))},
+        {"italy_power_demand", "japanese_vowels", "basic_motions"},
         {"jitter": 0.06},
     ),
 }  # fmt: skip
