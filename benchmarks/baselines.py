@@ -121,14 +121,15 @@ def run_job(model: str, dataset: str, seed: int, store: str, extra: tuple[str, .
 
     from src.config import CONF_DIR
     from src.data import load_dataset
+    from src.study import override_key
     from src.train import run
 
     job = [f"data={dataset}", f"model={model}", f"train={model}", "aug=none",
            f"cv.folds={FOLDS}", f"seed={seed}", "sweep.rerun=true",
            f"tracking.uri=sqlite:///{store}/mlflow.db"]  # fmt: skip
     # an override of `extra` replaces the job's of the same key (train=fcn_fast for train=fcn)
-    replaced = {o.split("=", 1)[0] for o in extra}
-    overrides = [o for o in job if o.split("=", 1)[0] not in replaced] + list(extra)
+    replaced = {override_key(o) for o in extra}
+    overrides = [o for o in job if override_key(o) not in replaced] + list(extra)
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     started = time.perf_counter()

@@ -3,8 +3,8 @@
 The simulations need no training: per-fold paired differences are drawn as effect + sd * (a
 part shared by every fold of the setting + a part shared by the folds of one seed + fold
 noise), with the correlation between folds of one seed 1/k, the correlation the Nadeau-Bengio
-correction assumes, and sd calibrated to the spread of the published studies' paired
-differences (experiments/*/comparison.csv). "dataset": the shared part carries all of it, the
+correction assumes, and sd calibrated to the spread of the first published studies' paired
+differences (DIGITS_SD, SERIES_SD below). "dataset": the shared part carries all of it, the
 model under which the corrected t statistic is exact; "seed": none of it, seeds independent
 (the correction is then conservative). Print the rates with
 
@@ -34,8 +34,9 @@ def tolerance(reps: int, rate: float = stats.ALPHA) -> float:
 
 # The spread (sd over folds) of one fold's paired difference in the studies' first runs, read
 # back from their comparison.csv intervals (fixed designs, plain corrected t intervals:
-# half = t_{n-1} * s * sqrt(1/n + 1/(k-1)), the median over settings): study 1 at commit
-# 7301e15 (digits, 5 folds x 3 seeds) and study 2 there (the UCR series, 3 folds). Kept as
+# half = t_{n-1} * s * sqrt(1/n + 1/(k-1)), the median over settings): study 1 as published in
+# commit a8ce52d (digits, 5 folds x 3 seeds) and study 2 in f4f2488 (the UCR series, 3 folds,
+# `git show f4f2488:experiments/series_ops/comparison.csv`). Kept as
 # numbers: the re-run studies' intervals are repeated intervals of the adaptive design, wider
 # than a plain t interval, so the same formula would no longer read their spread.
 DIGITS_SD, SERIES_SD = 0.00673, 0.0289
